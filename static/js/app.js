@@ -1,0 +1,74 @@
+// Records Desk: the little behaviour HTML and htmx do not give us. No inline scripts
+// anywhere, so fragments can be swapped freely and a strict CSP works.
+(function () {
+  "use strict";
+
+  // Buttons and links with data-confirm ask before they act.
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-confirm]");
+    if (target && !window.confirm(target.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Menus (<details class="menu">) close when you click elsewhere or press Escape.
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest("details.menu"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeMenus(null);
+  });
+
+  // A failed request says so instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var text = status === 403 ? "Your role does not allow this."
+      : status === 404 ? "That is no longer there."
+      : "Something went wrong (" + status + "). Nothing was changed; please try again.";
+    showFlash(text, "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showFlash("The server cannot be reached. Check your connection and try again.", "error");
+  });
+
+  function showFlash(text, level) {
+    var box = document.querySelector(".messages");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "messages";
+      box.setAttribute("role", "status");
+      document.querySelector("main").prepend(box);
+    }
+    var p = document.createElement("p");
+    p.className = "message message-" + level;
+    p.textContent = text;
+    box.appendChild(p);
+  }
+
+  // Forms marked data-drop-empty leave empty fields out of the request, so the URL
+  // pushed into the history says only what is filtered (?q=oxford, not ?q=oxford&status=…).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var source = event.detail.elt;
+    var form = source && source.closest ? source.closest("form[data-drop-empty]") : null;
+    if (!form || event.detail.verb !== "get") return;
+    var parameters = event.detail.parameters;
+    var names = parameters instanceof FormData ? Array.from(parameters.keys()) : Object.keys(parameters);
+    names.forEach(function (name) {
+      var value = parameters instanceof FormData ? parameters.get(name) : parameters[name];
+      if (value === "" || value === null) {
+        if (parameters instanceof FormData) parameters.delete(name); else delete parameters[name];
+      }
+    });
+  });
+
+  // Server events (HX-Trigger: {"flash": {"text": …, "level": …}}) become messages.
+  document.addEventListener("flash", function (event) {
+    showFlash(event.detail.text, event.detail.level || "success");
+  });
+})();
