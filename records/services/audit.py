@@ -1,0 +1,175 @@
+"""Write the audit trail: every change the app makes, with user, reason and channel.
+
+Services open a transaction, call `begin_audited_write()` and write history rows here,
+one at a time (`history_write`) or set-based in SQL (`HISTORY_INSERT_COLUMNS` and the
+import's own statements). The database triggers (migration 0002) record any change that
+does not go through here as a direct database change.
+
+A diff is {"field": [old, new]} in canonical text (records/fields.py), with `extra` keys
+as "extra.<key>" and a soft delete or restore as "deleted_at"; the trigger writes the
+same shape. `changed_fields` (GIN-indexed, for "every change to the postcode") lists the
+fields of updates only: a creation sets every field and is not a change *to* one, and
+indexing a dozen keys for each of a million imported rows would cost as much as the
+import itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from records.fields import CORE_FIELDS
+from records.models import Changeset, Channel, Record
+
+HistoricalRecord = Record.history.model
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who is changing records, why, and through which channel."""
+
+    user: Any  # accounts.User, or None for the system
+    reason: str
+    channel: Channel = Channel.WEB
+    changeset: Changeset | None = None
+
+    def __post_init__(self):
+        if not (self.reason or "").strip():
+            raise ValueError("Every change needs a reason.")
+
+
+def begin_audited_write() -> None:
+    """Tell the triggers that this transaction writes its own history rows."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("Audited writes must run inside transaction.atomic().")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('records_desk.audited', 'on', true)")
+
+
+def snapshot(record: Record) -> dict[str, str]:
+    """Return what a diff compares: every core field, extra key and deletion, as text."""
+    values = {core.name: core.to_text(getattr(record, core.name)) for core in CORE_FIELDS}
+    for key, value in (record.extra or {}).items():
+        values[f"extra.{key}"] = extra_text(value)
+    values["deleted_at"] = record.deleted_at.isoformat() if record.deleted_at else ""
+    return values
+
+
+def extra_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def diff(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, list[str]]:
+    """Return {field: [old, new]} for every field whose text differs."""
+    changes = {}
+    for key in before.keys() | after.keys():
+        old, new = before.get(key, ""), after.get(key, "")
+        if old != new:
+            changes[key] = [old, new]
+    return dict(sorted(changes.items()))
+
+
+def changed_fields(changes: Mapping[str, Any], history_type: str) -> list[str]:
+    return sorted(changes) if history_type == "~" else []
+
+
+def history_write(
+    record: Record, *, audit: Audit, changes: dict[str, list[str]], history_type: str = "~"
+) -> HistoricalRecord:
+    """Write one history row for a record the caller has just saved."""
+    row = HistoricalRecord(
+        history_date=timezone.now(),
+        history_type=history_type,
+        history_user=audit.user,
+        history_change_reason=audit.reason,
+        channel=audit.channel,
+        changeset=audit.changeset,
+        changes=changes,
+        changed_fields=changed_fields(changes, history_type),
+        **{
+            field.attname: getattr(record, field.attname)
+            for field in HistoricalRecord.tracked_fields
+        },
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def history_write_many(
+    rows: Iterable[tuple[Record, dict[str, list[str]], str]], *, audit: Audit
+) -> int:
+    """Write history rows for many saved records at once: (record, changes, history_type)."""
+    now = timezone.now()
+    objs = [
+        HistoricalRecord(
+            history_date=now,
+            history_type=history_type,
+            history_user=audit.user,
+            history_change_reason=audit.reason,
+            channel=audit.channel,
+            changeset=audit.changeset,
+            changes=changes,
+            changed_fields=changed_fields(changes, history_type),
+            **{f.attname: getattr(record, f.attname) for f in HistoricalRecord.tracked_fields},
+        )
+        for record, changes, history_type in rows
+    ]
+    HistoricalRecord.objects.bulk_create(objs, batch_size=2000)
+    return len(objs)
+
+
+def history_columns() -> list[str]:
+    """The record columns a history row copies, in one order, for set-based SQL."""
+    return [field.column for field in HistoricalRecord.tracked_fields]
+
+
+# -- the same diffs, set-based, for statements that change many rows at once --------
+#
+# Column names come from CORE_FIELDS (declared in code, never from input), so they are
+# safe to interpolate.
+
+
+def sql_text(core_name: str, alias: str) -> str:
+    """SQL for a core column's canonical text ('' when empty)."""
+    from records.fields import FIELDS_BY_NAME, Kind
+
+    core = FIELDS_BY_NAME[core_name]
+    column = f"{alias}.{core.name}"
+    if core.kind is Kind.DATE:
+        # to_char, not ::text, which follows the server's DateStyle.
+        return f"coalesce(to_char({column}, 'YYYY-MM-DD'), '')"
+    return f"coalesce({column}::text, '')"
+
+
+def sql_diff(old: str | None, new: str) -> str:
+    """SQL for the diff between two rows of records_record shape (old None: a new record)."""
+    parts = []
+    for core in CORE_FIELDS:
+        before = "''" if old is None else sql_text(core.name, old)
+        after = sql_text(core.name, new)
+        parts.append(
+            f"CASE WHEN {before} <> {after} "
+            f"THEN jsonb_build_object('{core.name}', jsonb_build_array({before}, {after})) "
+            f"ELSE '{{}}'::jsonb END"
+        )
+    old_extra = "'{}'::jsonb" if old is None else f"{old}.extra"
+    parts.append(
+        "(SELECT coalesce(jsonb_object_agg('extra.' || k, jsonb_build_array(o, n)), '{}'::jsonb)"
+        f" FROM (SELECT k, coalesce({old_extra} ->> k, '') AS o,"
+        f" coalesce({new}.extra ->> k, '') AS n"
+        f" FROM jsonb_object_keys({old_extra} || {new}.extra) AS k) AS e WHERE o <> n)"
+    )
+    return " || ".join(parts)
+
+
+def sql_changed_fields(changes: str) -> str:
+    """SQL for the changed_fields of an update (creations and deletions have none)."""
+    return f"ARRAY(SELECT jsonb_object_keys({changes}) ORDER BY 1)"

@@ -1,0 +1,134 @@
+"""A Django storage backend that keeps files in PostgreSQL.
+
+Uploaded spreadsheets and generated exports must be readable by any worker on any
+machine, and PostgreSQL is the one thing every process shares. Files are stored in 1 MiB
+chunks and read back one chunk at a time, so a 200 MB upload never sits in memory.
+Swap the STORAGES["default"] setting for object storage if the database must stay small.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+from django.core.files.base import File
+from django.core.files.storage import Storage
+from django.db import transaction
+from django.utils.deconstruct import deconstructible
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only, seekable file object over a stored file's chunks."""
+
+    def __init__(self, file_id: int, size: int):
+        self._file_id = file_id
+        self._size = size
+        self._position = 0
+        self._chunk_index = -1
+        self._chunk = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def _load(self, index: int) -> None:
+        from records.models import StoredFileChunk
+
+        if index != self._chunk_index:
+            data = (
+                StoredFileChunk.objects.filter(file_id=self._file_id, index=index)
+                .values_list("data", flat=True)
+                .first()
+            )
+            self._chunk = bytes(data) if data is not None else b""
+            self._chunk_index = index
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._size:
+            return 0
+        index, offset = divmod(self._position, CHUNK_SIZE)
+        self._load(index)
+        data = self._chunk[offset : offset + len(buffer)]
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+@deconstructible
+class DatabaseStorage(Storage):
+    def _stored(self, name: str):
+        from records.models import StoredFile
+
+        return StoredFile.objects.filter(name=name).first()
+
+    def _open(self, name: str, mode: str = "rb") -> File:
+        if "w" in mode or "a" in mode:
+            raise ValueError("Stored files are written with save(), not opened for writing.")
+        stored = self._stored(name)
+        if stored is None:
+            raise FileNotFoundError(name)
+        raw = ChunkReader(stored.pk, stored.size)
+        return File(io.BufferedReader(raw, buffer_size=CHUNK_SIZE), name=name)
+
+    def _save(self, name: str, content: File) -> str:
+        from records.models import StoredFile, StoredFileChunk
+
+        with transaction.atomic():
+            stored = StoredFile.objects.create(name=name)
+            size = 0
+            for index, chunk in enumerate(_chunks(content)):
+                StoredFileChunk.objects.create(file=stored, index=index, data=chunk)
+                size += len(chunk)
+            stored.size = size
+            stored.save(update_fields=["size"])
+        return name
+
+    def delete(self, name: str) -> None:
+        from records.models import StoredFile
+
+        StoredFile.objects.filter(name=name).delete()
+
+    def exists(self, name: str) -> bool:
+        from records.models import StoredFile
+
+        return StoredFile.objects.filter(name=name).exists()
+
+    def size(self, name: str) -> int:
+        stored = self._stored(name)
+        if stored is None:
+            raise FileNotFoundError(name)
+        return stored.size
+
+    def url(self, name: str) -> str:
+        # Stored files are served only through views that check the organisation.
+        raise NotImplementedError("Files in the database have no public URL.")
+
+    def get_created_time(self, name: str):
+        stored = self._stored(name)
+        if stored is None:
+            raise FileNotFoundError(name)
+        return stored.created_at
+
+
+def _chunks(content: File) -> Iterator[bytes]:
+    if hasattr(content, "seek") and content.seekable():
+        content.seek(0)
+    while True:
+        chunk = content.read(CHUNK_SIZE)
+        if not chunk:
+            return
+        if isinstance(chunk, str):
+            chunk = chunk.encode()
+        yield chunk
