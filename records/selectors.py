@@ -1,0 +1,171 @@
+"""Reads of the register, shared by views, exports and commands.
+
+Every function takes the organisation and starts from `Record.objects.for_organisation`:
+no read of records leaves the organisation's scope.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.functional import cached_property
+
+from accounts.models import Organisation
+from records.fields import FACET_FIELDS
+from records.models import SEARCH_DOCUMENT, Conflict, Record, Register
+
+# Counting every match exactly is a scan of up to a million rows on every page. Counts
+# are exact up to this many; beyond it the page shows the planner's estimate, and the
+# pages on offer stop here (sort the other way, or narrow the filter, to reach the rest).
+COUNT_CAP = 10_000
+
+_SEARCH_TOKEN = re.compile(r"[^\W_]+")
+
+
+def records_for(organisation: Organisation) -> QuerySet[Record]:
+    """Return the organisation's live (not deleted) records."""
+    return Record.objects.for_organisation(organisation).live()
+
+
+def register_for(organisation: Organisation) -> Register:
+    register, _ = Register.objects.get_or_create(organisation=organisation)
+    return register
+
+
+def search_query(text: str) -> SearchQuery | None:
+    """Return a prefix query matching records whose words start with each word typed.
+
+    "oxf comm" finds "Oxford Community Trust"; "GB-CHC-12" finds references starting so;
+    "SW1A1AA" finds the postcode "SW1A 1AA". Only letters and digits reach to_tsquery, so
+    no input can make the query invalid.
+    """
+    tokens = _SEARCH_TOKEN.findall(text.casefold())[:8]
+    if not tokens:
+        return None
+    raw = " & ".join(f"{token[:60]}:*" for token in tokens)
+    return SearchQuery(raw, search_type="raw", config="simple")
+
+
+def records_search(queryset: QuerySet[Record], text: str) -> QuerySet[Record]:
+    query = search_query(text)
+    if query is None:
+        return queryset
+    # The same expression as the GIN index records_search, so the planner uses it.
+    return queryset.annotate(search_document=SEARCH_DOCUMENT).filter(search_document=query)
+
+
+def with_open_conflicts(queryset: QuerySet[Record]) -> QuerySet[Record]:
+    """Annotate `has_conflicts` (served by the partial unique index on open conflicts)."""
+    open_conflicts = Conflict.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)
+    return queryset.annotate(has_conflicts=Exists(open_conflicts))
+
+
+def records_with_conflicts(queryset: QuerySet[Record], wanted: bool) -> QuerySet[Record]:
+    open_conflicts = Conflict.objects.filter(record=OuterRef("pk"), resolved_at__isnull=True)
+    return queryset.filter(Exists(open_conflicts) if wanted else ~Exists(open_conflicts))
+
+
+def records_amended(queryset: QuerySet[Record], wanted: bool) -> QuerySet[Record]:
+    # Matches the partial index records_amended (amendments <> '{}').
+    return queryset.exclude(amendments={}) if wanted else queryset.filter(amendments={})
+
+
+@dataclass(frozen=True)
+class Facet:
+    field: str
+    label: str
+    counts: list[tuple[str, str, int]]  # (value, label, count), largest first
+
+
+def record_facets(queryset: QuerySet[Record]) -> list[Facet]:
+    """Count the filtered records per value of each facet field, in one scan.
+
+    GROUPING SETS reads the rows once for all facets. It is a scan of the matching rows
+    (up to a million), so the page loads it after the table, never before.
+    """
+    names = [core.name for core in FACET_FIELDS]
+    compiler = queryset.order_by().values(*names).query.get_compiler(using=queryset.db)
+    where_sql, params = compiler.as_sql()
+    columns = ", ".join(names)
+    grouping = ", ".join(f"({name})" for name in names)
+    sql = (
+        f"SELECT {columns}, GROUPING({columns}), count(*) FROM ({where_sql}) AS matching "
+        f"GROUP BY GROUPING SETS ({grouping})"
+    )
+    # GROUPING() has a bit set for each column a row is *not* grouped by; the one clear
+    # bit (from the left) says which facet the row counts.
+    width = len(names)
+    counts: dict[str, list[tuple[str, int]]] = {name: [] for name in names}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            *values, bits, count = row
+            index = next(i for i in range(width) if not bits & (1 << (width - 1 - i)))
+            counts[names[index]].append((values[index], count))
+    facets = []
+    for core in FACET_FIELDS:
+        labels = dict(core.choices.choices) if core.choices else {}
+        ordered = sorted(counts[core.name], key=lambda item: (-item[1], item[0]))
+        facets.append(
+            Facet(
+                field=core.name,
+                label=core.label,
+                counts=[(value, labels.get(value, value) or "(blank)", n) for value, n in ordered],
+            )
+        )
+    return facets
+
+
+def estimated_count(queryset: QuerySet[Record]) -> int:
+    """Return the planner's estimate of the rows a queryset matches (no scan)."""
+    sql, params = queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts up to COUNT_CAP rows and estimates beyond.
+
+    `count` is what pages are computed from (never more than the cap); `total` is what
+    the page shows: exact below the cap, the planner's estimate above it.
+    """
+
+    cap = COUNT_CAP
+
+    @cached_property
+    def queryset(self) -> QuerySet:
+        # django-tables2 paginates its BoundRows, which wrap the queryset.
+        rows = self.object_list
+        return rows.data.data if hasattr(rows, "data") else rows
+
+    @cached_property
+    def _capped(self) -> int:
+        return self.queryset[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._capped, self.cap)
+
+    @cached_property
+    def is_capped(self) -> bool:
+        return self._capped > self.cap
+
+    @cached_property
+    def total(self) -> int:
+        if not self.is_capped:
+            return self._capped
+        return max(estimated_count(self.queryset), self.cap + 1)
+
+
+def open_conflicts_count(organisation: Organisation) -> int:
+    return Conflict.objects.filter(organisation=organisation, resolved_at__isnull=True).count()

@@ -1,0 +1,335 @@
+"""The records browser: filters, search, sorting, fragments, counting and query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from records.models import Conflict, Record
+from records.selectors import CappedPaginator
+
+
+def references(response) -> list[str]:
+    """The references in the table, in the order shown."""
+    return re.findall(r">(REF-[\w-]+|GB-[\w-]+)</a>", response.content.decode())
+
+
+@pytest.fixture
+def register(acme, beacon, make_records):
+    """A small register with one of everything, plus a record in the other organisation."""
+    make_records(
+        beacon, {"reference": "B-1", "name": "Oxford Beacon Trust", "status": "registered"}
+    )
+    return make_records(
+        acme,
+        {
+            "reference": "REF-1",
+            "name": "Oxford Community Trust",
+            "status": "registered",
+            "category": "Education/training",
+            "region": "South East",
+            "postcode": "OX1 2AB",
+            "income": Decimal("12000.00"),
+            "registered_on": dt.date(2001, 5, 17),
+        },
+        {
+            "reference": "REF-2",
+            "name": "Leeds Food Bank",
+            "status": "removed",
+            "category": "Relief of poverty",
+            "region": "Yorkshire and the Humber",
+            "postcode": "LS1 4AP",
+            "income": Decimal("500.50"),
+            "registered_on": dt.date(1990, 1, 2),
+        },
+        {
+            "reference": "REF-3",
+            "name": "Oxford Rowing Club",
+            "status": "registered",
+            "category": "Amateur sport",
+            "region": "South East",
+            "postcode": "OX4 1AA",
+            "income": Decimal("250000.00"),
+            "registered_on": dt.date(2015, 9, 30),
+        },
+        {
+            "reference": "GB-CHC-1234567",
+            "name": "St Mary's Church Bath",
+            "status": "merged",
+            "category": "Religious activities",
+            "region": "South West",
+            "postcode": "BA1 1AA",
+            "income": None,
+            "registered_on": None,
+        },
+    )
+
+
+def browse(client, acme, **params):
+    return client.get(reverse("records:list", args=[acme.slug]), params)
+
+
+@pytest.fixture
+def viewer(client_for, vera):
+    return client_for(vera)
+
+
+def test_it_lists_the_organisations_records_only(viewer, acme, register):
+    response = browse(viewer, acme)
+    assert response.status_code == 200
+    assert references(response) == ["REF-2", "REF-1", "REF-3", "GB-CHC-1234567"]
+    assert b"Oxford Beacon Trust" not in response.content
+    assert b"4 records" in response.content
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("oxford", ["REF-1", "REF-3"]),
+        ("oxf comm", ["REF-1"]),  # every word must start a word of the record
+        ("OXFORD TRUST", ["REF-1"]),
+        ("row", ["REF-3"]),
+        ("1234567", ["GB-CHC-1234567"]),  # the number of a reference
+        ("GB-CHC-123", ["GB-CHC-1234567"]),  # the start of a reference
+        ("ls1", ["REF-2"]),  # a postcode's outward code
+        ("OX1 2AB", ["REF-1"]),  # a whole postcode
+        ("ox12ab", ["REF-1"]),  # a postcode typed without its space
+        ("mary's", ["GB-CHC-1234567"]),
+        ("nothing-like-this", []),
+        ("'); DROP TABLE records_record; --", []),  # only letters and digits reach the query
+        ("!!!", ["REF-2", "REF-1", "REF-3", "GB-CHC-1234567"]),  # no words: no search
+    ],
+)
+def test_it_searches_name_reference_and_postcode(viewer, acme, register, query, expected):
+    assert references(browse(viewer, acme, q=query)) == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"status": "registered"}, ["REF-1", "REF-3"]),
+        ({"status": "merged"}, ["GB-CHC-1234567"]),
+        ({"category": "Amateur sport"}, ["REF-3"]),
+        ({"region": "South East"}, ["REF-1", "REF-3"]),
+        ({"income_min": "1000"}, ["REF-1", "REF-3"]),
+        ({"income_min": "1000", "income_max": "20000"}, ["REF-1"]),
+        ({"income_max": "600"}, ["REF-2"]),
+        ({"registered_on_after": "2000-01-01"}, ["REF-1", "REF-3"]),
+        ({"registered_on_before": "1995-12-31"}, ["REF-2"]),
+        ({"q": "oxford", "region": "South East", "income_max": "50000"}, ["REF-1"]),
+    ],
+)
+def test_it_filters(viewer, acme, register, params, expected):
+    assert references(browse(viewer, acme, **params)) == expected
+
+
+def test_it_filters_amended_records(viewer, acme, register):
+    Record.objects.filter(reference="REF-3").update(
+        amendments={"name": {"source": "Oxford Rowing", "by": None, "reason": "typo"}}
+    )
+    assert references(browse(viewer, acme, amended="yes")) == ["REF-3"]
+    assert references(browse(viewer, acme, amended="no")) == ["REF-2", "REF-1", "GB-CHC-1234567"]
+
+
+def test_it_filters_records_with_unresolved_conflicts(viewer, acme, register):
+    conflicted, resolved = register[1], register[2]
+    Conflict.objects.create(organisation=acme, record=conflicted, field="name", new_source="x")
+    Conflict.objects.create(
+        organisation=acme,
+        record=resolved,
+        field="name",
+        new_source="y",
+        resolved_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        resolution="keep",
+    )
+    response = browse(viewer, acme, conflicts="yes")
+    assert references(response) == ["REF-2"]
+    assert "Unresolved import conflict" in response.content.decode()
+    assert references(browse(viewer, acme, conflicts="no")) == ["REF-1", "REF-3", "GB-CHC-1234567"]
+
+
+def test_it_leaves_deleted_records_out(viewer, acme, register):
+    Record.objects.filter(reference="REF-2").update(
+        deleted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    )
+    assert "REF-2" not in references(browse(viewer, acme))
+
+
+def test_it_shows_filter_errors_beside_the_field(viewer, acme, register):
+    response = browse(viewer, acme, status="bogus", income_min="lots")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Select a valid choice" in content
+    assert "Enter a number" in content
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("name", ["REF-2", "REF-1", "REF-3", "GB-CHC-1234567"]),
+        ("-name", ["GB-CHC-1234567", "REF-3", "REF-1", "REF-2"]),
+        ("income", ["REF-2", "REF-1", "REF-3", "GB-CHC-1234567"]),
+        ("-income", ["GB-CHC-1234567", "REF-3", "REF-1", "REF-2"]),
+        ("registered_on", ["REF-2", "REF-1", "REF-3", "GB-CHC-1234567"]),
+        ("reference", ["GB-CHC-1234567", "REF-1", "REF-2", "REF-3"]),
+    ],
+)
+def test_it_sorts(viewer, acme, register, sort, expected):
+    assert references(browse(viewer, acme, sort=sort)) == expected
+
+
+def test_it_sorts_ties_stably_across_pages(viewer, acme, make_records):
+    make_records(acme, *({"reference": f"REF-T{i:02d}", "name": "Same Name"} for i in range(30)))
+    first = references(browse(viewer, acme, sort="name", per_page=25))
+    second = references(browse(viewer, acme, sort="name", per_page=25, page=2))
+    assert first + second == [f"REF-T{i:02d}" for i in range(30)]
+    backwards = references(browse(viewer, acme, sort="-name", per_page=25))
+    assert backwards == [f"REF-T{i:02d}" for i in range(29, 4, -1)]
+
+
+def test_it_ignores_sorting_by_a_column_without_an_index(viewer, acme, register):
+    assert references(browse(viewer, acme, sort="status")) == references(browse(viewer, acme))
+
+
+def test_it_answers_htmx_with_the_fragment_and_a_browser_with_the_page(viewer, acme, register):
+    url = reverse("records:list", args=[acme.slug])
+    page = viewer.get(url, {"q": "oxford"})
+    assert b"<html" in page.content and b'id="browse"' in page.content
+
+    results = viewer.get(
+        url, {"q": "oxford"}, headers={"HX-Request": "true", "HX-Target": "record-results"}
+    )
+    content = results.content.decode()
+    assert "<html" not in content and 'id="browse"' not in content
+    assert content.lstrip().startswith('<div id="record-results"')
+    assert references(results) == ["REF-1", "REF-3"]
+
+    browse_region = viewer.get(
+        url, {"sort": "-name"}, headers={"HX-Request": "true", "HX-Target": "browse"}
+    )
+    assert browse_region.content.decode().lstrip().startswith('<div id="browse"')
+    assert 'name="sort" value="-name"' in browse_region.content.decode()
+
+    for response in (page, results, browse_region):
+        assert "HX-Request" in response["Vary"]
+
+
+def test_it_answers_a_history_restore_with_the_whole_page(viewer, acme, register):
+    response = viewer.get(
+        reverse("records:list", args=[acme.slug]),
+        {"q": "oxford"},
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    assert b"<html" in response.content
+
+
+def test_it_keeps_the_view_in_links(viewer, acme, register):
+    content = browse(viewer, acme, q="oxford", status="registered").content.decode()
+    # Sort links keep the filter and drop the page.
+    assert re.search(r'href="\?[^"]*q=oxford[^"]*sort=-?reference', content) or re.search(
+        r'href="\?[^"]*sort=-?reference[^"]*q=oxford', content
+    )
+    assert 'hx-push-url="true"' in content
+
+
+def test_it_counts_up_to_the_cap_and_estimates_beyond(viewer, acme, make_records, monkeypatch):
+    make_records(acme, *({"reference": f"REF-C{i:02d}"} for i in range(12)))
+    monkeypatch.setattr(CappedPaginator, "cap", 10)
+    response = browse(viewer, acme, per_page=25)
+    content = response.content.decode()
+    assert "About" in content and "(estimate)" in content
+    # Pages stop at the cap: ten rows reachable, on one page.
+    assert len(references(response)) == 10
+    assert 'rel="next"' not in content
+
+
+def test_it_counts_facets_for_the_current_filter(viewer, acme, register):
+    response = viewer.get(reverse("records:facets", args=[acme.slug]), {"region": "South East"})
+    content = response.content.decode()
+    assert re.search(r"Registered</span>\s*<span class=\"facet-count\">2<", content)
+    assert re.search(r"Education/training</span>\s*<span class=\"facet-count\">1<", content)
+    assert "Removed" not in content
+    # Each value links to the list with the filter applied (or, if applied, removed).
+    assert "status=registered" in content
+    assert 'aria-current="true" title="Remove this filter"' in content
+
+
+def test_it_offers_the_registers_values_as_filter_choices(viewer, acme, register):
+    content = browse(viewer, acme).content.decode()
+    assert '<option value="Amateur sport">' in content
+    assert '<option value="Yorkshire and the Humber">' in content
+
+
+def test_it_shows_every_field_and_the_extra_columns_on_the_record_page(viewer, acme, make_records):
+    (record,) = make_records(
+        acme,
+        {
+            "reference": "REF-X",
+            "name": "Bath Lido Trust",
+            "postcode": "BA2 4AA",
+            "income": Decimal("1234.5"),
+            "website": "www.bathlido.org.uk",
+            "extra": {"charity_type": "CIO", "trustees": "7"},
+        },
+    )
+    response = viewer.get(reverse("records:detail", args=[acme.slug, record.pk]))
+    content = response.content.decode()
+    for text in (
+        "Bath Lido Trust",
+        "REF-X",
+        "BA2 4AA",
+        "£1,234.50",
+        "charity_type",
+        "CIO",
+        "trustees",
+        'href="https://www.bathlido.org.uk"',
+    ):
+        assert text in content
+
+
+# -- query counts -------------------------------------------------------------------
+#
+# list page:  1 session, 2 user, 3 membership + organisation (the gate), 4 capped
+#             count, 5 page of rows (with the open-conflict flag), 6 register (filter
+#             menus), 7 the switcher's memberships (full page only)
+# results fragment: 1-5 (no filter form, so no register; no switcher)
+# record:     1 session, 2 user, 3 membership, 4 record, 5 register, 6 open
+#             conflicts, 7 switcher
+
+
+@pytest.mark.parametrize("per_page", [25, 100])
+def test_it_lists_in_a_constant_number_of_queries(
+    viewer, acme, make_records, django_assert_num_queries, per_page
+):
+    make_records(
+        acme, *({"reference": f"REF-Q{i:03d}", "category": f"C{i % 7}"} for i in range(120))
+    )
+    with django_assert_num_queries(7):
+        response = browse(viewer, acme, per_page=per_page, q="charity", category="C1")
+    assert len(references(response)) == 17  # i % 7 == 1 for 17 of the 120
+    with django_assert_num_queries(5):
+        viewer.get(
+            reverse("records:list", args=[acme.slug]),
+            {"per_page": per_page},
+            headers={"HX-Request": "true", "HX-Target": "record-results"},
+        )
+
+
+def test_it_shows_a_record_in_a_constant_number_of_queries(
+    viewer, acme, make_records, django_assert_num_queries
+):
+    (record,) = make_records(acme, {"extra": {f"k{i}": str(i) for i in range(20)}})
+    Conflict.objects.create(organisation=acme, record=record, field="name", new_source="x")
+    with django_assert_num_queries(7):
+        response = viewer.get(reverse("records:detail", args=[acme.slug, record.pk]))
+    assert response.status_code == 200
+
+
+def test_it_counts_facets_in_one_query(viewer, acme, register, django_assert_num_queries):
+    # session, user, membership, the facet counts
+    with django_assert_num_queries(4):
+        viewer.get(reverse("records:facets", args=[acme.slug]), {"q": "oxford"})
