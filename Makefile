@@ -25,11 +25,14 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-# Regenerate requirements.lock from pyproject.toml (needs network access to PyPI).
+# Regenerate the lock files from pyproject.toml (needs network access to PyPI):
+# requirements.lock for development and tests, docker/requirements.lock for production.
 lock: $(STAMP)
 	$(PY) -m pip install -q uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra embedded --universal \
 		--python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --universal \
+		--python-version 3.11 --generate-hashes -o docker/requirements.lock
 
 $(STAMP): requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is needed."; exit 1; }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from records import views
+from records.views import browse
 
 app_name = "records"
 
 urlpatterns = [
-    path("", views.organisation_home, name="home"),
-    path("records/", views.record_list, name="list"),
-    path("records/facets/", views.record_facets, name="facets"),
-    path("records/<int:pk>/", views.record_detail, name="detail"),
+    path("", browse.organisation_home, name="home"),
+    path("records/", browse.record_list, name="list"),
+    path("records/facets/", browse.record_facets, name="facets"),
+    path("records/<int:pk>/", browse.record_detail, name="detail"),
 ]
