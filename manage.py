@@ -13,7 +13,7 @@ def main() -> None:
     # and workers in production set DEBUG=0 (docker/.env.example); wsgi.py never
     # defaults it.
     os.environ.setdefault("DEBUG", "1")
-    from django.core.management import execute_from_command_line
+    from django.core.management import execute_from_command_line  # noqa: PLC0415 - after settings
 
     execute_from_command_line(sys.argv)
 

@@ -15,7 +15,7 @@ import datetime as dt
 import enum
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import models
@@ -44,7 +44,10 @@ class InvalidValue(ValueError):
 
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
 _SPACES = re.compile(r"\s+")
-_NUMBER_NOISE = re.compile(r"[,£$€\s]")
+_NUMBER_NOISE = re.compile(r"[£$€\s]")
+# Thousands separated by commas in groups of three ("1,234,567.89"). Anything else with a
+# comma ("12345,67", a decimal comma) is refused rather than read as something else.
+_THOUSANDS = re.compile(r"^[+-]?\(?\d{1,3}(,\d{3})+(\.\d*)?\)?$")
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y")
 
 
@@ -149,7 +152,7 @@ class CoreField:
         return text
 
     def _url(self, text: str) -> str:
-        if any(ch.isspace() for ch in text):
+        if _SPACES.search(text):
             raise InvalidValue("is not a web address (it contains spaces)")
         return self._text(text)
 
@@ -170,6 +173,10 @@ class CoreField:
 
     def _decimal(self, text: str) -> Decimal:
         cleaned = _NUMBER_NOISE.sub("", text)
+        if "," in cleaned:
+            if not _THOUSANDS.match(cleaned):
+                raise InvalidValue(f"“{text}” is not a number (write decimals with a point)")
+            cleaned = cleaned.replace(",", "")
         if cleaned.startswith("(") and cleaned.endswith(")"):  # accountants' negatives
             cleaned = "-" + cleaned[1:-1]
         try:
@@ -179,6 +186,8 @@ class CoreField:
         if not number.is_finite():
             raise InvalidValue(f"“{text}” is not a number")
         exponent = Decimal(1).scaleb(-self.decimal_places)
+        if number != number.quantize(exponent, rounding=ROUND_DOWN):
+            raise InvalidValue(f"“{text}” has more than {self.decimal_places} decimal places")
         try:
             number = number.quantize(exponent)
         except InvalidOperation:

@@ -167,13 +167,18 @@ class Record(_core_fields_model()):
     extra = models.JSONField(default=dict, blank=True)
     amendments = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # A hash of the source row this record was last imported from (its raw cells and the
+    # column map). A re-import skips, without parsing, every row whose hash is unchanged:
+    # by the amendment rules such a row can change nothing. Any change made outside the
+    # app clears it (migration 0004), so the next import compares that record in full.
+    source_hash = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     objects = RecordQuerySet.as_manager()
     history = ExplicitHistoricalRecords(
         bases=[HistoryContext],
-        excluded_fields=["updated_at"],
+        excluded_fields=["updated_at", "source_hash"],
         history_change_reason_field=models.TextField(null=True),
         history_id_field=models.BigAutoField(primary_key=True),
         no_db_index=["id", "organisation"],  # see HISTORY_INDEXES
@@ -310,13 +315,15 @@ class ImportRun(models.Model):
     """One uploaded spreadsheet, from preview to apply: a changeset of the register."""
 
     class Status(models.TextChoices):
+        MAPPING = "mapping", "Choose columns"
         PREVIEWING = "previewing", "Checking"
         PREVIEWED = "previewed", "Ready to apply"
-        INVALID = "invalid", "Cannot be applied"
+        INVALID = "invalid", "Cannot be read"
+        QUEUED = "queued", "Waiting to apply"
         APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
         FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELLED = "cancelled", "Discarded"
 
     class Mode(models.TextChoices):
         UPSERT = "upsert", "Add and update (records missing from the file are left alone)"
@@ -334,17 +341,22 @@ class ImportRun(models.Model):
     file = models.FileField(upload_to="imports/%Y/%m/")
     filename = models.CharField(max_length=255)
     file_size = models.BigIntegerField(default=0)
-    # How to read the file: format ("csv"/"xlsx"), encoding, delimiter, sheet, and the
-    # column mapping {file header: field name or "extra:<key>" or "" to ignore}.
+    # How to read the file: format ("csv"/"xlsx"), encoding, delimiter, sheet; and where
+    # each column goes, in file order: [[header, field name | "extra:<key>" | ""], …]
+    # (a list: jsonb does not keep the order of an object's keys).
     options = models.JSONField(default=dict, blank=True)
-    column_map = models.JSONField(default=dict, blank=True)
+    column_map = models.JSONField(default=list, blank=True)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.UPSERT)
     skip_invalid = models.BooleanField(default=False)
     reason = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PREVIEWING)
+    # Progress of the running job, written from a connection of its own so that it is
+    # visible while the job's transaction is open; a job that stops beating is dead.
     phase = models.CharField(max_length=80, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     processed_rows = models.BigIntegerField(default=0)
     total_rows = models.BigIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     # {"new": n, "changed": n, "unchanged": n, "conflicting": n, "invalid": n, "removed": n}
     counts = models.JSONField(default=dict, blank=True)
     # Samples of each kind of row for the preview page.
@@ -399,8 +411,11 @@ class ExportJob(models.Model):
     view = models.CharField(max_length=32, default="records")
     query = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=80, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     processed_rows = models.BigIntegerField(default=0)
     total_rows = models.BigIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     filename = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)

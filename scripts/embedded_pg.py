@@ -97,7 +97,7 @@ class _PgServer:
     label = "pgserver"
 
     def __init__(self, pgdata: Path, *, throwaway: bool):
-        import pgserver
+        import pgserver  # noqa: PLC0415 - optional: no wheel on some platforms
 
         self.pgdata, self.throwaway = pgdata, throwaway
         self._server = pgserver.get_server(pgdata, cleanup_mode="delete" if throwaway else "stop")
@@ -201,7 +201,7 @@ def _implementations() -> list[type]:
 
 
 def _connect(uri: str):
-    import psycopg
+    import psycopg  # noqa: PLC0415 - only once the virtualenv is installed
 
     return psycopg.connect(uri, autocommit=True)
 

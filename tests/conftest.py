@@ -11,6 +11,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from accounts.models import Membership, Organisation, Role, User
@@ -125,6 +126,37 @@ def make_records(db):
         return [found[reference] for reference in references]
 
     return make
+
+
+@pytest.fixture
+def run_jobs(db):
+    """Run the background jobs queued so far, here and now, in this test's transaction.
+
+    Views defer jobs on the request's own connection (procrastinate's Django connector),
+    so in a test they sit uncommitted in procrastinate_jobs; this runs each one's task
+    once, in order. Returns how many it ran.
+    """
+    from procrastinate.contrib.django import app  # noqa: PLC0415 - needs the app registry
+
+    done: set[int] = set()
+
+    def run() -> int:
+        ran = 0
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id, task_name, args FROM procrastinate_jobs "
+                    "WHERE status = 'todo' ORDER BY id"
+                )
+                pending = [job for job in cursor.fetchall() if job[0] not in done]
+            if not pending:
+                return ran
+            for job_id, task_name, args in pending:
+                done.add(job_id)
+                app.tasks[task_name](**args)
+                ran += 1
+
+    return run
 
 
 # -- Playwright -----------------------------------------------------------------------

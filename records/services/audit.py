@@ -1,8 +1,8 @@
 """Write the audit trail: every change the app makes, with user, reason and channel.
 
-Services open a transaction, call `begin_audited_write()` and write history rows here,
-one at a time (`history_write`) or set-based in SQL (`HISTORY_INSERT_COLUMNS` and the
-import's own statements). The database triggers (migration 0002) record any change that
+Services run their writes inside `audited()` and write history rows here, one at a
+time (`history_write`), or set-based in SQL built with the helpers at the end of this
+module. The database triggers (migration 0002) record any change that
 does not go through here as a direct database change.
 
 A diff is {"field": [old, new]} in canonical text (records/fields.py), with `extra` keys
@@ -15,14 +15,15 @@ import itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from records.fields import CORE_FIELDS
+from records.fields import CORE_FIELDS, FIELDS_BY_NAME, Kind
 from records.models import Changeset, Channel, Record
 
 HistoricalRecord = Record.history.model
@@ -43,11 +44,39 @@ class Audit:
 
 
 def begin_audited_write() -> None:
-    """Tell the triggers that this transaction writes its own history rows."""
+    """Tell the triggers that this transaction writes its own history rows (until it ends).
+
+    Prefer `audited()`, which also says when the audited writes end.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("Audited writes must run inside transaction.atomic().")
+    _set_audited("on")
+
+
+def _set_audited(value: str) -> str:
+    """Set the flag for the rest of the transaction and return what it was."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('records_desk.audited', 'on', true)")
+        cursor.execute(
+            "SELECT coalesce(current_setting('records_desk.audited', true), ''), "
+            "set_config('records_desk.audited', %s, true)",
+            [value],
+        )
+        return cursor.fetchone()[0]
+
+
+@contextmanager
+def audited() -> Iterator[None]:
+    """Run a block of writes that record their own history, in a transaction.
+
+    Inside the block the database triggers stand aside; after it they record any
+    other change to a record again, even later in the same transaction. (If the block
+    fails, rolling back its savepoint undoes the flag with everything else.)
+    """
+    with transaction.atomic():
+        previous = _set_audited("on")
+        yield
+        if not connection.needs_rollback:
+            _set_audited(previous)
 
 
 def snapshot(record: Record) -> dict[str, str]:
@@ -137,30 +166,32 @@ def history_columns() -> list[str]:
 # safe to interpolate.
 
 
-def sql_text(core_name: str, alias: str) -> str:
-    """SQL for a core column's canonical text ('' when empty)."""
-    from records.fields import FIELDS_BY_NAME, Kind
-
+def sql_text(core_name: str, alias: str, prefix: str = "") -> str:
+    """SQL for a core column's canonical text ('' when empty); `prefix` names renamed columns."""
     core = FIELDS_BY_NAME[core_name]
-    column = f"{alias}.{core.name}"
+    column = f"{alias}.{prefix}{core.name}"
     if core.kind is Kind.DATE:
         # to_char, not ::text, which follows the server's DateStyle.
         return f"coalesce(to_char({column}, 'YYYY-MM-DD'), '')"
     return f"coalesce({column}::text, '')"
 
 
-def sql_diff(old: str | None, new: str) -> str:
-    """SQL for the diff between two rows of records_record shape (old None: a new record)."""
+def sql_diff(old: str | None, new: str, *, old_prefix: str = "") -> str:
+    """SQL for the diff between two rows of records_record shape (old None: a new record).
+
+    `old_prefix` reads the old row's columns under other names (old_name, old_extra, …)
+    when both rows sit side by side in one table.
+    """
     parts = []
     for core in CORE_FIELDS:
-        before = "''" if old is None else sql_text(core.name, old)
+        before = "''" if old is None else sql_text(core.name, old, old_prefix)
         after = sql_text(core.name, new)
         parts.append(
             f"CASE WHEN {before} <> {after} "
             f"THEN jsonb_build_object('{core.name}', jsonb_build_array({before}, {after})) "
             f"ELSE '{{}}'::jsonb END"
         )
-    old_extra = "'{}'::jsonb" if old is None else f"{old}.extra"
+    old_extra = "'{}'::jsonb" if old is None else f"{old}.{old_prefix}extra"
     parts.append(
         "(SELECT coalesce(jsonb_object_agg('extra.' || k, jsonb_build_array(o, n)), '{}'::jsonb)"
         f" FROM (SELECT k, coalesce({old_extra} ->> k, '') AS o,"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-from django.db import connection, transaction
+from django.db import connection
 
 from accounts.models import Organisation
 from records.fields import FIELD_NAMES
 from records.models import Channel
-from records.services.audit import begin_audited_write, history_columns, sql_diff
+from records.services.audit import audited, history_columns, sql_diff
 from records.services.register import register_note, register_refresh_values
 
 STAGING_COLUMNS = (*FIELD_NAMES, "extra")
@@ -31,8 +31,7 @@ def records_seed(
     statement that inserts it. Existing references are left alone, so loading twice
     adds nothing.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        begin_audited_write()
+    with audited(), connection.cursor() as cursor:
         columns = ", ".join(STAGING_COLUMNS)
         # The record's column types, none of its constraints. Dropped explicitly below:
         # ON COMMIT DROP would wait for the outermost transaction, and a caller's

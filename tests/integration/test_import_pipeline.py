@@ -1,0 +1,626 @@
+"""The import pipeline: preview, apply, the amendment rules, conflicts, atomicity and locking."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+
+import psycopg
+import pytest
+import xlsxwriter
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.utils import timezone
+
+from records.fields import FIELDS_BY_NAME
+from records.models import Changeset, Channel, Conflict, ImportRun, Record, Register
+from records.services import imports
+from records.services.audit import Audit, audited, diff, history_write, snapshot
+from records.services.imports import pipeline
+from scripts.embedded_pg import with_database
+
+HEADERS = [
+    "reference",
+    "name",
+    "status",
+    "category",
+    "region",
+    "postcode",
+    "income",
+    "registered_on",
+    "website",
+    "charity_type",
+]
+
+Status = ImportRun.Status
+
+
+def csv_bytes(rows: list[dict], headers: list[str] = HEADERS) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=headers, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({h: row.get(h, "") for h in headers})
+    return out.getvalue().encode()
+
+
+def row(reference: str, **fields) -> dict:
+    base = {
+        "reference": reference,
+        "name": f"Charity {reference}",
+        "status": "registered",
+        "category": "Education/training",
+        "region": "London",
+        "postcode": "E1 6AN",
+        "income": "1000.00",
+        "registered_on": "2001-02-03",
+        "website": "",
+        "charity_type": "CIO",
+    }
+    return {**base, **fields}
+
+
+def start(organisation, user, content: bytes, filename: str = "register.csv", **options):
+    return imports.import_create(
+        organisation=organisation,
+        user=user,
+        file=ContentFile(content, name=filename),
+        filename=filename,
+        options=options,
+        defer=False,
+    )
+
+
+def preview(organisation, user, content: bytes, **kwargs) -> ImportRun:
+    run = start(organisation, user, content, **kwargs)
+    assert run.status == Status.PREVIEWING, run.error
+    return imports.import_preview(run=run)
+
+
+def apply(run: ImportRun, user, *, mode="upsert", skip_invalid=False, reason="Monthly refresh"):
+    run = imports.import_confirm(
+        run=run, reason=reason, mode=mode, skip_invalid=skip_invalid, by=user, defer=False
+    )
+    return imports.import_apply(run=run)
+
+
+def load(organisation, user, rows, *, mode="upsert", skip_invalid=False, headers=HEADERS):
+    run = preview(organisation, user, csv_bytes(rows, headers))
+    assert run.status == Status.PREVIEWED, run.error
+    return apply(run, user, mode=mode, skip_invalid=skip_invalid)
+
+
+def records(organisation) -> dict[str, Record]:
+    return {r.reference: r for r in Record.objects.filter(organisation=organisation)}
+
+
+def amend(record: Record, user, **values) -> Record:
+    """Change fields by hand the way the edit service does (amendment bookkeeping included)."""
+    with audited():
+        before = snapshot(record)
+        for name, value in values.items():
+            core = FIELDS_BY_NAME[name]
+            if name not in record.amendments:
+                record.amendments[name] = {
+                    "source": core.to_text(getattr(record, name)),
+                    "by": user.pk,
+                    "by_name": user.username,
+                    "at": timezone.now().isoformat(),
+                    "reason": "By hand",
+                }
+            setattr(record, name, value)
+        record.version += 1
+        record.save()
+        history_write(
+            record, audit=Audit(user=user, reason="By hand"), changes=diff(before, snapshot(record))
+        )
+    return record
+
+
+# -- the first import -------------------------------------------------------------------
+
+
+def test_it_previews_without_writing_anything(acme, bob):
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2")]))
+    assert run.status == Status.PREVIEWED
+    assert run.counts["new"] == 2
+    assert run.counts["rows"] == 2
+    assert [s["reference"] for s in run.samples["new"]] == ["R1", "R2"]
+    assert not Record.objects.filter(organisation=acme).exists()
+    assert Record.history.count() == 0
+
+
+def test_it_imports_new_records_with_one_history_row_each(acme, bob):
+    run = load(acme, bob, [row("R1", income="1,234.5", postcode="sw1a1aa"), row("R2")])
+    assert run.status == Status.APPLIED, run.error
+    assert run.counts["new"] == 2
+    found = records(acme)
+    assert found["R1"].income == Decimal("1234.50")
+    assert found["R1"].postcode == "SW1A 1AA"
+    assert found["R1"].registered_on == dt.date(2001, 2, 3)
+    assert found["R1"].extra == {"charity_type": "CIO"}
+    history = Record.history.filter(organisation_id=acme.pk)
+    assert history.count() == 2
+    entry = history.get(reference="R1")
+    assert (entry.history_type, entry.channel, entry.history_user, entry.history_change_reason) == (
+        "+",
+        Channel.IMPORT,
+        bob,
+        "Monthly refresh",
+    )
+    assert entry.changeset == run.changeset
+    assert entry.changes["name"] == ["", "Charity R1"]
+    assert entry.changes["extra.charity_type"] == ["", "CIO"]
+    assert run.changeset.kind == Changeset.Kind.IMPORT
+    register = Register.objects.get(organisation=acme)
+    assert register.extra_columns == ["charity_type"]
+    assert register.facet_values["category"] == ["Education/training"]
+
+
+def test_it_changes_nothing_when_the_same_file_comes_again(acme, bob):
+    load(acme, bob, [row("R1"), row("R2")])
+    versions = {r.reference: r.version for r in records(acme).values()}
+    history = Record.history.count()
+    run = load(acme, bob, [row("R1"), row("R2")])
+    assert run.counts == run.counts | {"new": 0, "changed": 0, "conflicting": 0, "unchanged": 2}
+    assert Record.history.count() == history
+    assert {r.reference: r.version for r in records(acme).values()} == versions
+
+
+def test_it_takes_source_values_for_fields_nobody_amended(acme, bob):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = load(acme, bob, [row("R1", name="Renamed", income="2000"), row("R2")])
+    assert (run.counts["changed"], run.counts["unchanged"]) == (1, 1)
+    record = records(acme)["R1"]
+    assert (record.name, record.income, record.version) == ("Renamed", Decimal("2000.00"), 2)
+    entry = Record.history.filter(id=record.pk).latest()
+    assert entry.changes == {"income": ["1000.00", "2000.00"], "name": ["Charity R1", "Renamed"]}
+    assert entry.changed_fields == ["income", "name"]
+
+
+def test_it_leaves_fields_the_file_does_not_have(acme, bob):
+    load(acme, bob, [row("R1", website="www.one.org")])
+    run = load(
+        acme, bob, [{"reference": "R1", "status": "suspended"}], headers=["reference", "status"]
+    )
+    record = records(acme)["R1"]
+    assert run.counts["changed"] == 1
+    assert (record.status, record.website, record.name) == (
+        "suspended",
+        "www.one.org",
+        "Charity R1",
+    )
+    assert record.extra == {"charity_type": "CIO"}
+
+
+def test_it_needs_a_name_for_new_records_when_the_file_has_none(acme, bob):
+    load(acme, bob, [row("R1")])
+    run = preview(
+        acme,
+        bob,
+        csv_bytes(
+            [{"reference": "R1", "status": "removed"}, {"reference": "NEW", "status": "removed"}],
+            ["reference", "status"],
+        ),
+    )
+    assert run.counts["invalid"] == 1
+    (issue,) = run.issues.all()
+    assert issue.row == 3
+    assert "new record needs Name" in issue.message
+
+
+def test_it_updates_extra_columns_present_in_the_file_and_keeps_the_others(acme, bob):
+    load(acme, bob, [row("R1", trustees="7")], headers=[*HEADERS, "trustees"])
+    load(acme, bob, [row("R1", charity_type="Trust")])
+    assert records(acme)["R1"].extra == {"charity_type": "Trust", "trustees": "7"}
+    load(acme, bob, [row("R1", charity_type="")])
+    assert records(acme)["R1"].extra == {"trustees": "7"}
+
+
+# -- amendments survive ----------------------------------------------------------------
+
+
+def test_it_keeps_an_amended_value_when_the_source_does_not_move(acme, bob, alice):
+    load(acme, bob, [row("R1")])
+    amend(records(acme)["R1"], alice, name="Hand-corrected name")
+    run = load(acme, bob, [row("R1")])
+    assert run.counts["unchanged"] == 1
+    assert records(acme)["R1"].name == "Hand-corrected name"
+    assert not Conflict.objects.exists()
+
+
+def test_it_records_a_conflict_when_the_source_moves_under_an_amendment(acme, bob, alice):
+    load(acme, bob, [row("R1")])
+    amend(records(acme)["R1"], alice, name="Hand-corrected name")
+    run = load(acme, bob, [row("R1", name="New source name", income="5000")])
+    assert (run.counts["conflicting"], run.counts["changed"]) == (1, 0)
+    record = records(acme)["R1"]
+    assert record.name == "Hand-corrected name"  # the person's value stands
+    assert record.income == Decimal("5000.00")  # the other field took the source
+    assert record.amendments["name"]["source"] == "New source name"
+    conflict = Conflict.objects.get()
+    assert (conflict.field, conflict.old_source, conflict.new_source, conflict.amended_value) == (
+        "name",
+        "Charity R1",
+        "New source name",
+        "Hand-corrected name",
+    )
+    assert (conflict.amended_by, conflict.amended_reason, conflict.import_run) == (
+        alice,
+        "By hand",
+        run,
+    )
+    assert conflict.resolved_at is None
+    # The same file again: nothing new.
+    again = load(acme, bob, [row("R1", name="New source name", income="5000")])
+    assert again.counts["unchanged"] == 1
+    assert Conflict.objects.count() == 1
+    # The source moves again: the open conflict follows it.
+    load(acme, bob, [row("R1", name="Newer source name", income="5000")])
+    conflict = Conflict.objects.get()
+    assert (conflict.old_source, conflict.new_source) == ("Charity R1", "Newer source name")
+
+
+def test_it_previews_conflicts_with_what_each_side_says(acme, bob, alice):
+    load(acme, bob, [row("R1")])
+    amend(records(acme)["R1"], alice, name="Hand-corrected name")
+    run = preview(acme, bob, csv_bytes([row("R1", name="New source name")]))
+    (sample,) = run.samples["conflicting"]
+    (conflict,) = sample["conflicts"]
+    assert conflict["field"] == "name"
+    assert conflict["new_source"] == "New source name"
+    assert conflict["amended_value"] == "Hand-corrected name"
+    assert not Conflict.objects.exists()
+
+
+# -- full refresh ----------------------------------------------------------------------
+
+
+def test_it_marks_records_missing_from_a_full_refresh_removed(acme, bob, alice):
+    load(acme, bob, [row("R1"), row("R2"), row("R3"), row("R4")])
+    amend(records(acme)["R3"], alice, status="suspended")
+    Record.objects.filter(reference="R4").update(deleted_at=timezone.now())
+    preview_run = preview(acme, bob, csv_bytes([row("R1")]))
+    assert (preview_run.counts["absent"], preview_run.counts["absent_conflicts"]) == (1, 1)
+
+    upsert = load(acme, bob, [row("R1")])
+    assert upsert.counts.get("removed") == 0
+    assert records(acme)["R2"].status == "registered"
+
+    run = load(acme, bob, [row("R1")], mode="full_refresh")
+    found = records(acme)
+    assert run.counts["removed"] == 1
+    assert found["R2"].status == "removed"  # never deleted, marked removed
+    assert found["R2"].deleted_at is None
+    assert found["R3"].status == "suspended"  # amended: kept, with a conflict
+    assert Conflict.objects.get(record=found["R3"]).new_source == "removed"
+    assert found["R4"].status == "registered"  # deleted by hand: left alone
+    entry = Record.history.filter(id=found["R2"].pk).latest()
+    assert entry.changes == {"status": ["registered", "removed"]}
+    assert entry.changeset == run.changeset
+
+
+# -- bad rows ----------------------------------------------------------------------------
+
+
+def test_it_blocks_the_apply_while_rows_are_invalid(acme, bob):
+    run = preview(
+        acme, bob, csv_bytes([row("R1"), row("R2", income="lots", registered_on="31/02/2020")])
+    )
+    assert run.counts["invalid"] == 1
+    issues = list(run.issues.order_by("column").values_list("row", "column", "message"))
+    assert issues == [
+        (3, "income", "“lots” is not a number"),
+        (3, "registered_on", "“31/02/2020” is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
+    ]
+    with pytest.raises(ValidationError, match="1 rows are invalid"):
+        imports.import_confirm(run=run, reason="x", mode="upsert", skip_invalid=False, by=bob)
+    applied = apply(run, bob, skip_invalid=True)
+    assert applied.counts["new"] == 1
+    assert set(records(acme)) == {"R1"}
+
+
+def test_it_refuses_duplicate_references_in_a_file(acme, bob):
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2"), row("R1", name="Again")]))
+    assert (run.counts["invalid"], run.counts["new"]) == (2, 1)
+    messages = list(run.issues.order_by("row").values_list("row", "message"))
+    assert [number for number, _ in messages] == [2, 4]
+    assert "appears more than once in the file (rows 2, 4)" in messages[0][1]
+
+
+def test_it_rejects_formulas_and_undoes_export_escaping(acme, bob):
+    run = preview(
+        acme,
+        bob,
+        csv_bytes(
+            [
+                row("R1", name="=cmd|' /C calc'!A0"),
+                row("R2", name="'=SUM(A1)", charity_type="'+44 20 7946 0000"),
+                row("R3", name="+44 Club", charity_type="@SUM(1+1)"),
+            ]
+        ),
+    )
+    issues = {(i.row, i.column): i.message for i in run.issues.all()}
+    assert "looks like a spreadsheet formula" in issues[(2, "name")]
+    assert "looks like a spreadsheet formula" in issues[(4, "charity_type")]
+    apply(run, bob, skip_invalid=True)
+    record = records(acme)["R2"]
+    assert (record.name, record.extra["charity_type"]) == ("=SUM(A1)", "+44 20 7946 0000")
+
+
+# -- columns ---------------------------------------------------------------------------
+
+
+def test_it_asks_for_columns_when_there_is_no_reference(acme, bob):
+    run = start(
+        acme,
+        bob,
+        csv_bytes([{"Charity no": "R1", "Charity name": "Trust"}], ["Charity no", "Charity name"]),
+    )
+    assert run.status == Status.MAPPING
+    assert "No column is mapped to Reference" in run.error
+    assert run.column_map == [["Charity no", "extra:Charity no"], ["Charity name", "name"]]
+
+
+def test_it_matches_headers_by_alias_case_and_spacing(acme, bob):
+    run = start(
+        acme,
+        bob,
+        csv_bytes(
+            [
+                {
+                    "Registered  Number": "R1",
+                    "CHARITY_NAME": "Trust",
+                    "Date registered": "2001-01-01",
+                    "Trustees": "5",
+                }
+            ],
+            ["Registered  Number", "CHARITY_NAME", "Date registered", "Trustees"],
+        ),
+    )
+    assert run.status == Status.PREVIEWING
+    assert run.column_map == [
+        ["Registered  Number", "reference"],
+        ["CHARITY_NAME", "name"],
+        ["Date registered", "registered_on"],
+        ["Trustees", "extra:Trustees"],
+    ]
+
+
+def test_it_remembers_the_columns_an_organisation_chose(acme, bob):
+    content = csv_bytes(
+        [{"Charity no": "R1", "Title of charity": "Trust"}], ["Charity no", "Title of charity"]
+    )
+    run = start(acme, bob, content)
+    assert run.status == Status.MAPPING
+    run = imports.import_set_columns(
+        run=run, choices={"Charity no": "reference", "Title of charity": "name"}, defer=False
+    )
+    run = imports.import_preview(run=run)
+    apply(run, bob)
+    assert records(acme)["R1"].name == "Trust"
+    again = start(acme, bob, content)
+    assert again.status == Status.PREVIEWING
+    assert again.column_map == [["Charity no", "reference"], ["Title of charity", "name"]]
+
+
+def test_it_refuses_a_column_map_with_a_field_twice(acme, bob):
+    run = start(acme, bob, csv_bytes([{"a": "R1", "b": "x"}], ["a", "b"]))
+    with pytest.raises(ValidationError, match="both mapped to Reference"):
+        imports.import_set_columns(
+            run=run, choices={"a": "reference", "b": "reference"}, defer=False
+        )
+
+
+# -- one transaction, one at a time ----------------------------------------------------------
+
+
+def test_it_changes_nothing_when_the_apply_fails(acme, bob, monkeypatch):
+    load(acme, bob, [row("R1")])
+    before = Record.history.count()
+    changesets = Changeset.objects.count()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    run = preview(acme, bob, csv_bytes([row("R1", name="Changed"), row("R2")]))
+    monkeypatch.setattr(pipeline, "remove_absent", explode)
+    failed = apply(run, bob, mode="full_refresh")
+    assert failed.status == Status.FAILED
+    assert "nothing was changed" in failed.error
+    assert set(records(acme)) == {"R1"}
+    assert records(acme)["R1"].name == "Charity R1"
+    assert Record.history.count() == before
+    assert Changeset.objects.count() == changesets
+
+    monkeypatch.undo()
+    retried = imports.import_apply(run=imports.import_retry(run=failed, defer=False))
+    assert retried.status == Status.APPLIED
+    assert records(acme)["R1"].name == "Changed"
+
+
+def test_it_never_overwrites_an_edit_made_while_it_runs(acme, bob, alice, monkeypatch):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = preview(acme, bob, csv_bytes([row("R1", name="Source says"), row("R2", name="Also new")]))
+    run = imports.import_confirm(
+        run=run, reason="x", mode="upsert", skip_invalid=False, by=bob, defer=False
+    )
+    real_build = pipeline.build_plan
+    edited = []
+
+    def build_then_someone_edits(sql, *, only_leftovers=False):
+        real_build(sql, only_leftovers=only_leftovers)
+        if not edited:  # after the first plan, an editor saves R1
+            edited.append(amend(records(acme)["R1"], alice, name="Editor says"))
+
+    monkeypatch.setattr(pipeline, "build_plan", build_then_someone_edits)
+    applied = imports.import_apply(run=run)
+    assert applied.status == Status.APPLIED, applied.error
+    found = records(acme)
+    assert found["R1"].name == "Editor says"  # planned again: the amendment stands
+    assert Conflict.objects.get(record=found["R1"]).new_source == "Source says"
+    assert found["R2"].name == "Also new"
+    assert applied.counts["passes"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_applies_one_import_at_a_time_per_organisation(acme, bob):
+    run = load(acme, bob, [row("R1")])
+    second = preview(acme, bob, csv_bytes([row("R1", name="Second")]))
+    second = imports.import_confirm(
+        run=second, reason="x", mode="upsert", skip_invalid=False, by=bob, defer=False
+    )
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as holder:  # another import holds the organisation
+        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", [imports.IMPORT_LOCK_CLASS, acme.pk])
+        result = {}
+        worker = threading.Thread(
+            target=lambda: result.update(run=imports.import_apply(run=second))
+        )
+        worker.start()
+        time.sleep(1.0)
+        assert worker.is_alive()  # waiting for the lock
+        assert records(acme)["R1"].name == "Charity R1"
+        holder.rollback()
+        worker.join(timeout=30)
+    assert result["run"].status == Status.APPLIED
+    assert records(acme)["R1"].name == "Second"
+    assert run.status == Status.APPLIED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(acme, bob):
+    load(acme, bob, [row("R1")])
+    run = preview(
+        acme, bob, csv_bytes([row("R1", name="Changed"), *(row(f"N{i}") for i in range(50))])
+    )
+    run = imports.import_confirm(
+        run=run, reason="x", mode="upsert", skip_invalid=False, by=bob, defer=False
+    )
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
+        "DATABASE_URL": with_database(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
+    }
+    with psycopg.connect(**params) as blocker:
+        # Hold R1 so the apply blocks after inserting the new records.
+        blocker.execute("SELECT id FROM records_record WHERE reference = 'R1' FOR UPDATE")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import django; django.setup();"
+                    "from records.models import ImportRun; from records.services import imports;"
+                    f"imports.import_apply(run=ImportRun.objects.get(pk={run.pk}))"
+                ),
+            ],
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while ImportRun.objects.get(pk=run.pk).phase != "Writing records":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside the INSERT … / UPDATE …, waiting for R1
+        worker.kill()
+        worker.wait()
+        # Its backend, waiting on R1, notices the lost client only when it next writes to
+        # it; end it now, as PostgreSQL would then (its transaction rolls back either way).
+        blocker.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND query LIKE '%%records_record%%' AND state = 'active'"
+        )
+        blocker.rollback()
+    assert set(records(acme)) == {"R1"}
+    assert records(acme)["R1"].name == "Charity R1"
+    stuck = ImportRun.objects.get(pk=run.pk)
+    assert stuck.status == Status.APPLYING
+    assert not imports.import_fail_if_dead(run=stuck)  # not yet: it might be slow
+    assert imports.import_fail_if_dead(run=stuck, now=timezone.now() + imports.DEAD_AFTER)
+    assert stuck.status == Status.FAILED
+    assert "worker stopped" in stuck.error
+    retried = imports.import_apply(run=imports.import_retry(run=stuck, defer=False))
+    assert retried.status == Status.APPLIED
+    assert len(records(acme)) == 51
+
+
+# -- spreadsheets -------------------------------------------------------------------------
+
+
+def test_it_imports_xlsx(acme, bob):
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    sheet = book.add_worksheet("Register")
+    date = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, HEADERS)
+    sheet.write_row(1, 0, ["R1", "Bath Lido", "registered", "Arts", "South West", "BA2 4AA"])
+    sheet.write_number(1, 6, 1234.5)
+    sheet.write_datetime(1, 7, dt.datetime(1999, 12, 31), date)
+    sheet.write_row(2, 0, [123456, "Numbered", "Removed"])
+    book.close()
+    run = preview(acme, bob, out.getvalue(), filename="register.xlsx")
+    assert run.options["format"] == "xlsx"
+    apply(run, bob)
+    found = records(acme)
+    assert (found["R1"].income, found["R1"].registered_on) == (
+        Decimal("1234.50"),
+        dt.date(1999, 12, 31),
+    )
+    assert found["123456"].status == "removed"
+
+
+# -- the fingerprint fast path -------------------------------------------------------------
+
+
+def test_it_skips_rows_imported_before_from_the_same_cells(acme, bob):
+    load(acme, bob, [row("R1"), row("R2")])
+    assert all(r.source_hash for r in records(acme).values())
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))
+    assert (run.counts["unchanged"], run.counts["changed"]) == (1, 1)
+    # The same values written differently are compared in full, and found unchanged.
+    again = preview(acme, bob, csv_bytes([row("R1", income="1,000.00"), row("R2")]))
+    assert again.counts["unchanged"] == 2
+
+
+def test_it_compares_in_full_a_record_changed_outside_the_app(acme, bob):
+    load(acme, bob, [row("R1")])
+    with connection.cursor() as cursor:  # as psql would: no audited transaction
+        cursor.execute("UPDATE records_record SET name = 'Typed in psql' WHERE reference = 'R1'")
+    record = records(acme)["R1"]
+    assert record.source_hash is None
+    assert Record.history.filter(id=record.pk).latest().channel == Channel.DB
+    run = load(acme, bob, [row("R1")])
+    assert run.counts["changed"] == 1
+    assert records(acme)["R1"].name == "Charity R1"  # the source value, not amended by a person
+
+
+def test_it_treats_the_same_cells_under_another_column_map_as_new_source(acme, bob):
+    load(acme, bob, [row("R1")])
+    headers = [h if h != "charity_type" else "kind" for h in HEADERS]
+    run = preview(acme, bob, csv_bytes([{**row("R1"), "kind": "CIO"}], headers))
+    assert run.counts["changed"] == 1  # extra.kind is new
+
+
+def test_it_reads_a_stored_file_larger_than_one_storage_chunk(acme, bob):
+    # The stored file is read from PostgreSQL a megabyte at a time; the import must not
+    # need the database connection for that while its COPY is under way.
+    rows = [row(f"R{i:06d}", name=f"Charity number {i} " + "x" * 60) for i in range(16_000)]
+    content = csv_bytes(rows)
+    assert len(content) > 2 * 1024 * 1024
+    run = preview(acme, bob, content)
+    assert run.status == Status.PREVIEWED, run.error
+    assert run.counts["new"] == 16_000
