@@ -412,6 +412,22 @@ def test_it_remembers_the_columns_an_organisation_chose(acme, bob):
     assert again.column_map == [["Charity no", "reference"], ["Title of charity", "name"]]
 
 
+def test_it_reads_extra_prefixed_headers_as_extra_columns(acme, bob):
+    run = start(
+        acme,
+        bob,
+        csv_bytes(
+            [{"reference": "R1", "name": "x", "extra:type": "CIO"}],
+            ["reference", "name", "extra:type"],
+        ),
+    )
+    assert run.column_map == [
+        ["reference", "reference"],
+        ["name", "name"],
+        ["extra:type", "extra:type"],
+    ]
+
+
 def test_it_refuses_a_column_map_with_a_field_twice(acme, bob):
     run = start(acme, bob, csv_bytes([{"a": "R1", "b": "x"}], ["a", "b"]))
     with pytest.raises(ValidationError, match="both mapped to Reference"):

@@ -13,9 +13,11 @@ from records.services.imports.rows import EXTRA_PREFIX, ColumnMap
 def suggest_columns(headers: Sequence[str], remembered: Mapping[str, str]) -> ColumnMap:
     """Propose a target for each header.
 
-    What the organisation chose for a header before wins; then a core field whose name,
-    label or alias matches; everything else goes to `extra` under its own header. A field
-    claimed by two headers goes to the first; the second goes to `extra`.
+    "extra:<key>" is always the extra column <key> (the export writes it so for keys
+    that would read as a field). Otherwise what the organisation chose for a header
+    before wins; then a core field whose name, label or alias matches; everything else
+    goes to `extra` under its own header. A field claimed by two headers goes to the
+    first; the second goes to `extra`.
     """
     lookup = header_lookup()
     taken: set[str] = set()
@@ -23,7 +25,10 @@ def suggest_columns(headers: Sequence[str], remembered: Mapping[str, str]) -> Co
     for header in headers:
         key = normalise_header(header)
         target = remembered.get(key)
-        if target is None or not _valid_target(target):
+        if header.startswith(EXTRA_PREFIX) and len(header) > len(EXTRA_PREFIX):
+            # How the export names an extra column that would otherwise read as a field.
+            target = header.strip()
+        elif target is None or not _valid_target(target):
             target = lookup.get(key) or _extra(header)
         if target in FIELDS_BY_NAME:
             if target in taken:
