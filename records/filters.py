@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.db import models
 from django.utils.functional import cached_property
 
 from records import selectors
 from records.fields import CORE_FIELDS, Kind
-from records.models import Record
+from records.models import Conflict, Record
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 
@@ -112,3 +113,29 @@ class RecordFilterSet(django_filters.FilterSet):
 
     def filter_conflicts(self, queryset, name, value):
         return selectors.records_with_conflicts(queryset, value == "yes")
+
+
+class ConflictFilterSet(django_filters.FilterSet):
+    """Filters of the conflicts page (unresolved conflicts are few next to records)."""
+
+    q = django_filters.CharFilter(
+        method="filter_search",
+        label="Record",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference or name"}),
+    )
+    field = django_filters.ChoiceFilter(
+        choices=[(core.name, core.label) for core in CORE_FIELDS], empty_label="Any field"
+    )
+    import_run = django_filters.NumberFilter(
+        label="Import run", widget=forms.NumberInput(attrs={"placeholder": "#"})
+    )
+
+    class Meta:
+        model = Conflict
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            models.Q(record__reference__istartswith=value) | models.Q(record__name__icontains=value)
+        )

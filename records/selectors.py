@@ -167,5 +167,6 @@ class CappedPaginator(Paginator):
         return max(estimated_count(self.queryset), self.cap + 1)
 
 
-def open_conflicts_count(organisation: Organisation) -> int:
-    return Conflict.objects.filter(organisation=organisation, resolved_at__isnull=True).count()
+def conflicts_open(organisation: Organisation) -> QuerySet[Conflict]:
+    """The organisation's unresolved conflicts (the partial index conflict_open)."""
+    return Conflict.objects.filter(organisation=organisation, resolved_at__isnull=True)

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from records.fields import CORE_FIELDS, Kind
-from records.models import Record
+from records.models import Conflict, Record
 
 # Only the columns with an index behind them (records/models.py) can be sorted: sorting
 # a million rows by an unindexed column is a full scan on every page. Each sorts by
@@ -110,3 +110,61 @@ class RecordTable(tables.Table):
             (core.name, _column(core)) for core in CORE_FIELDS if core.name in BROWSE_COLUMNS
         ]
         super().__init__(*args, extra_columns=columns, **kwargs)
+
+
+class ConflictTable(tables.Table):
+    """Unresolved conflicts; the boxes belong to the resolve form above the table."""
+
+    selected = tables.TemplateColumn(
+        '<input type="checkbox" name="selected" value="{{ record.pk }}" form="resolve-form" '
+        'aria-label="Select this conflict">',
+        verbose_name="",
+        orderable=False,
+        attrs={"td": {"class": "select"}},
+    )
+    record = tables.TemplateColumn(
+        "<a href=\"{% url 'records:detail' table.org_slug record.record_id %}\">"
+        "<code>{{ record.record.reference }}</code></a><br>{{ record.record.name }}",
+        verbose_name="Record",
+        order_by=("record__reference", "id"),
+    )
+    field = tables.Column(verbose_name="Field", order_by=("field", "id"))
+    old_source = tables.Column(verbose_name="Source was", orderable=False)
+    new_source = tables.Column(verbose_name="Source now", orderable=False)
+    amended_value = tables.TemplateColumn(
+        "<strong>{{ value|default:'(empty)' }}</strong><br><small class=\"muted\">by "
+        "{{ record.amended_by|default:'someone' }}{% if record.amended_reason %}: "
+        "“{{ record.amended_reason }}”{% endif %}</small>",
+        verbose_name="Amendment kept",
+        orderable=False,
+    )
+    import_run = tables.TemplateColumn(
+        "{% if value %}<a href=\"{% url 'records:import_detail' table.org_slug value.pk %}\">"
+        "#{{ value.pk }}</a>{% endif %}",
+        verbose_name="Import",
+        orderable=False,
+    )
+    created_at = tables.DateTimeColumn(
+        verbose_name="Found", format="j M Y, H:i", order_by=("created_at", "id")
+    )
+
+    class Meta:
+        model = Conflict
+        fields: tuple[str, ...] = ()
+        sequence = (
+            "selected",
+            "record",
+            "field",
+            "old_source",
+            "new_source",
+            "amended_value",
+            "import_run",
+            "created_at",
+        )
+        order_by = ("-created_at",)
+        empty_text = "No unresolved conflicts."
+        attrs = {"class": "table conflicts", "id": "conflicts-table"}
+
+    def __init__(self, *args, org_slug: str, **kwargs):
+        self.org_slug = org_slug
+        super().__init__(*args, **kwargs)

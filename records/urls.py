@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from records.views import browse
+from records.views import browse, conflicts, imports
 
 app_name = "records"
 
@@ -13,4 +13,15 @@ urlpatterns = [
     path("records/", browse.record_list, name="list"),
     path("records/facets/", browse.record_facets, name="facets"),
     path("records/<int:pk>/", browse.record_detail, name="detail"),
+    path("imports/", imports.import_list, name="import_list"),
+    path("imports/new/", imports.import_new, name="import_new"),
+    path("imports/<int:pk>/", imports.import_detail, name="import_detail"),
+    path("imports/<int:pk>/columns/", imports.import_columns, name="import_columns"),
+    path("imports/<int:pk>/apply/", imports.import_apply, name="import_apply"),
+    path("imports/<int:pk>/retry/", imports.import_retry, name="import_retry"),
+    path("imports/<int:pk>/discard/", imports.import_discard, name="import_discard"),
+    path("imports/<int:pk>/file/", imports.import_file, name="import_file"),
+    path("imports/<int:pk>/errors.csv", imports.import_errors, name="import_errors"),
+    path("conflicts/", conflicts.conflict_list, name="conflicts"),
+    path("conflicts/resolve/", conflicts.conflict_resolve, name="conflict_resolve"),
 ]

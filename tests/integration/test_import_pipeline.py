@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import os
@@ -16,113 +15,16 @@ import psycopg
 import pytest
 import xlsxwriter
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 
-from records.fields import FIELDS_BY_NAME
 from records.models import Changeset, Channel, Conflict, ImportRun, Record, Register
 from records.services import imports
-from records.services.audit import Audit, audited, diff, history_write, snapshot
 from records.services.imports import pipeline
 from scripts.embedded_pg import with_database
-
-HEADERS = [
-    "reference",
-    "name",
-    "status",
-    "category",
-    "region",
-    "postcode",
-    "income",
-    "registered_on",
-    "website",
-    "charity_type",
-]
+from tests.helpers import HEADERS, amend, apply, csv_bytes, load, preview, records, row, start
 
 Status = ImportRun.Status
-
-
-def csv_bytes(rows: list[dict], headers: list[str] = HEADERS) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=headers, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({h: row.get(h, "") for h in headers})
-    return out.getvalue().encode()
-
-
-def row(reference: str, **fields) -> dict:
-    base = {
-        "reference": reference,
-        "name": f"Charity {reference}",
-        "status": "registered",
-        "category": "Education/training",
-        "region": "London",
-        "postcode": "E1 6AN",
-        "income": "1000.00",
-        "registered_on": "2001-02-03",
-        "website": "",
-        "charity_type": "CIO",
-    }
-    return {**base, **fields}
-
-
-def start(organisation, user, content: bytes, filename: str = "register.csv", **options):
-    return imports.import_create(
-        organisation=organisation,
-        user=user,
-        file=ContentFile(content, name=filename),
-        filename=filename,
-        options=options,
-        defer=False,
-    )
-
-
-def preview(organisation, user, content: bytes, **kwargs) -> ImportRun:
-    run = start(organisation, user, content, **kwargs)
-    assert run.status == Status.PREVIEWING, run.error
-    return imports.import_preview(run=run)
-
-
-def apply(run: ImportRun, user, *, mode="upsert", skip_invalid=False, reason="Monthly refresh"):
-    run = imports.import_confirm(
-        run=run, reason=reason, mode=mode, skip_invalid=skip_invalid, by=user, defer=False
-    )
-    return imports.import_apply(run=run)
-
-
-def load(organisation, user, rows, *, mode="upsert", skip_invalid=False, headers=HEADERS):
-    run = preview(organisation, user, csv_bytes(rows, headers))
-    assert run.status == Status.PREVIEWED, run.error
-    return apply(run, user, mode=mode, skip_invalid=skip_invalid)
-
-
-def records(organisation) -> dict[str, Record]:
-    return {r.reference: r for r in Record.objects.filter(organisation=organisation)}
-
-
-def amend(record: Record, user, **values) -> Record:
-    """Change fields by hand the way the edit service does (amendment bookkeeping included)."""
-    with audited():
-        before = snapshot(record)
-        for name, value in values.items():
-            core = FIELDS_BY_NAME[name]
-            if name not in record.amendments:
-                record.amendments[name] = {
-                    "source": core.to_text(getattr(record, name)),
-                    "by": user.pk,
-                    "by_name": user.username,
-                    "at": timezone.now().isoformat(),
-                    "reason": "By hand",
-                }
-            setattr(record, name, value)
-        record.version += 1
-        record.save()
-        history_write(
-            record, audit=Audit(user=user, reason="By hand"), changes=diff(before, snapshot(record))
-        )
-    return record
 
 
 # -- the first import -------------------------------------------------------------------
@@ -531,6 +433,9 @@ def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(ac
         "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
         "DATABASE_URL": with_database(os.environ["DATABASE_URL"], connection.settings_dict["NAME"]),
     }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (ours,) = cursor.fetchone()
     with psycopg.connect(**params) as blocker:
         # Hold R1 so the apply blocks after inserting the new records.
         blocker.execute("SELECT id FROM records_record WHERE reference = 'R1' FOR UPDATE")
@@ -553,14 +458,17 @@ def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(ac
         time.sleep(1.0)  # inside the INSERT … / UPDATE …, waiting for R1
         worker.kill()
         worker.wait()
-        # Its backend, waiting on R1, notices the lost client only when it next writes to
-        # it; end it now, as PostgreSQL would then (its transaction rolls back either way).
-        blocker.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND query LIKE '%%records_record%%' AND state = 'active'"
+        # Its backends (the apply, waiting on R1, and its progress connection) notice the
+        # lost client only when they next write to it; end them now, as PostgreSQL would
+        # then. The apply's transaction rolls back either way.
+        others = (
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid NOT IN (pg_backend_pid(), %s)"
         )
+        blocker.execute(f"SELECT pg_terminate_backend(pid) {others}", [ours])
         blocker.rollback()
+        while blocker.execute(f"SELECT count(*) {others}", [ours]).fetchone()[0]:
+            time.sleep(0.05)
     assert set(records(acme)) == {"R1"}
     assert records(acme)["R1"].name == "Charity R1"
     stuck = ImportRun.objects.get(pk=run.pk)

@@ -15,6 +15,7 @@ issue blocks the apply unless the person chose to skip invalid rows.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
-from records.models import Changeset, Channel, ImportRun
+from records.models import Changeset, Channel, ImportRun, Register
 from records.selectors import register_for
 from records.services.audit import audited
 from records.services.imports import pipeline
@@ -103,8 +104,11 @@ def import_create(
     options = dict(options or {})
     file.seek(0)
     with open_sheet(file, filename=filename, options=options) as sheet:
-        rows = sheet.rows()
-        if next(rows, None) is None:
+        # The first rows, to show beside the columns when a person maps them.
+        head = [
+            [_display(cell) for cell in cells] for _, cells in itertools.islice(sheet.rows(), 3)
+        ]
+        if not head:
             raise SpreadsheetError("The file has a header row but no data rows.")
         details = _sheet_details(sheet)
         headers = list(sheet.headers)
@@ -121,6 +125,7 @@ def import_create(
             column_map=columns.as_pairs(),
             status=Status.MAPPING if problems(columns) else Status.PREVIEWING,
             error=" ".join(problems(columns)),
+            samples={"head": head},
         )
         file.seek(0)
         run.file.save(filename, file, save=False)
@@ -129,6 +134,11 @@ def import_create(
             _defer("preview", run)
     log.info("Import #%s of %s (%s) created by %s", run.pk, filename, organisation.slug, user)
     return run
+
+
+def _display(cell) -> str:
+    text = str(cell) if cell is not None else ""
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def run_columns(run: ImportRun) -> ColumnMap:
@@ -141,11 +151,17 @@ def import_set_columns(*, run: ImportRun, choices: dict[str, str], defer: bool =
         raise ValidationError("This import is past choosing columns.")
     columns = columns_from_choices(run_columns(run).headers, choices)
     with transaction.atomic():
+        # Remembered now, not at apply: the next file with these headers starts from them.
+        register = Register.objects.select_for_update().get_or_create(
+            organisation_id=run.organisation_id
+        )[0]
+        register.column_map = remember(register.column_map, columns)
+        register.save(update_fields=["column_map"])
         run = ImportRun.objects.select_for_update().get(pk=run.pk)
         run.column_map = columns.as_pairs()
         run.status = Status.PREVIEWING
         run.error = ""
-        run.counts, run.samples = {}, {}
+        run.counts, run.samples = {}, {"head": run.samples.get("head", [])}
         run.progress, run.processed_rows, run.total_rows = 0, 0, None
         run.issues.all().delete()
         run.save()
@@ -154,14 +170,14 @@ def import_set_columns(*, run: ImportRun, choices: dict[str, str], defer: bool =
     return run
 
 
-def import_preview(*, run: ImportRun) -> ImportRun:
+def import_preview(*, run: ImportRun, echo=None) -> ImportRun:
     """Parse, validate and compare every row; record counts, samples and issues."""
     run.refresh_from_db()
     if run.status != Status.PREVIEWING:
         return run
     sql = pipeline.ImportSQL(run_columns(run), organisation_id=run.organisation_id)
     started = time.monotonic()
-    with Progress("records_importrun", run.pk) as progress:
+    with Progress("records_importrun", run.pk, echo=echo) as progress:
         try:
             with transaction.atomic():
                 run.issues.all().delete()
@@ -174,7 +190,7 @@ def import_preview(*, run: ImportRun) -> ImportRun:
                     "absent_conflicts": absent_conflicts,
                     "seconds": round(time.monotonic() - started, 2),
                 }
-                run.samples = samples
+                run.samples = {**samples, "head": run.samples.get("head", [])}
                 run.total_rows = staged.rows
                 run.processed_rows = staged.rows
                 run.status = Status.PREVIEWED
@@ -288,13 +304,14 @@ def import_confirm(
         run.error = ""
         run.phase = "Waiting for a worker"
         run.progress = 0
+        run.processed_rows = 0
         run.save()
         if defer:
             _defer("apply", run)
     return run
 
 
-def import_apply(*, run: ImportRun) -> ImportRun:
+def import_apply(*, run: ImportRun, echo=None) -> ImportRun:
     """Apply a queued run in one transaction: everything, or (on any error) nothing."""
     run.refresh_from_db()
     if run.status != Status.QUEUED:
@@ -309,7 +326,7 @@ def import_apply(*, run: ImportRun) -> ImportRun:
     run.refresh_from_db()
     sql = pipeline.ImportSQL(run_columns(run), organisation_id=run.organisation_id)
     started = time.monotonic()
-    with Progress("records_importrun", run.pk) as progress:
+    with Progress("records_importrun", run.pk, echo=echo) as progress:
         try:
             with audited():
                 _lock_organisation(run.organisation_id)

@@ -82,7 +82,7 @@ def remember(current: Mapping[str, str], columns: ColumnMap) -> dict[str, str]:
     return updated
 
 
-def target_choices(columns: ColumnMap) -> list[tuple[str, str]]:
+def target_choices() -> list[tuple[str, str]]:
     """The options offered for each column: the core fields, extra, ignore."""
     options = [(core.name, core.label) for core in CORE_FIELDS]
     return [*options, (EXTRA_PREFIX, "Keep as an extra column"), ("", "Ignore this column")]

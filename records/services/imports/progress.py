@@ -18,10 +18,11 @@ HEARTBEAT_SECONDS = 2.0
 class Progress:
     """Write phase, percent and row counts to an ImportRun (or ExportJob) row."""
 
-    def __init__(self, table: str, pk: int, *, interval: float = 0.5):
+    def __init__(self, table: str, pk: int, *, interval: float = 0.5, echo=None):
         self._table = table  # a model's db_table: records_importrun or records_exportjob
         self._pk = pk
         self._interval = interval
+        self._echo = echo  # called with (phase, percent, processed) too: a command's progress bar
         self._last = 0.0
         self._conn: psycopg.Connection | None = None
 
@@ -52,6 +53,8 @@ class Progress:
         if not force and now - self._last < self._interval:
             return
         self._last = now
+        if self._echo is not None:
+            self._echo(phase, percent, processed)
         self._connection().execute(
             f"UPDATE {self._table} SET phase = %s, progress = %s, heartbeat_at = now(),"
             " processed_rows = coalesce(%s, processed_rows), total_rows = coalesce(%s, total_rows)"
