@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from records.fields import AMENDABLE_FIELDS, FIELDS_BY_NAME, InvalidValue
+from records.history import EXTRA_PREFIX, undoable_fields
 from records.models import Channel, Record
 from records.services.amend import (
     note_values,
@@ -25,20 +26,6 @@ from records.services.amend import (
 from records.services.audit import Audit, begin_audited_write, snapshot
 
 HistoricalRecord = Record.history.model
-
-EXTRA_PREFIX = "extra."
-
-
-def undoable_fields(entry: HistoricalRecord) -> list[str]:
-    """The keys of an update's changes that an undo can set back, in the entry's order.
-
-    Core fields a person may amend and extra columns. A creation or a deletion is not
-    undone field by field (delete or restore the record instead), and keys written by
-    other operations (an import's "conflict:<field>") are not values.
-    """
-    if entry.history_type != "~":
-        return []
-    return [key for key in entry.changes if key in AMENDABLE_FIELDS or key.startswith(EXTRA_PREFIX)]
 
 
 def _check_entry(record: Record, entry: HistoricalRecord) -> None:

@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from records.history import undoable_fields
 from records.models import Record
 from records.services.amend import StaleRecord, record_amend, record_delete
-from records.services.revert import record_revert, record_undo, undoable_fields
+from records.services.revert import record_revert, record_undo
 
 History = Record.history.model
 

@@ -1,0 +1,241 @@
+"""Reads of the audit trail: a record's timeline, an organisation's changes, readable diffs.
+
+Every query starts from `history_for(organisation)`: no read of history leaves the
+organisation's scope. Comments name the index each query is shaped for (see
+HISTORY_INDEXES in records/models.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchVector
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Organisation
+from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME
+from records.models import Changeset, Channel, Record
+from records.selectors import search_query
+
+HistoricalRecord = Record.history.model
+
+EXTRA_PREFIX = "extra."
+AMENDMENT_PREFIX = "amendment:"
+_CORE_ORDER = {core.name: index for index, core in enumerate(CORE_FIELDS)}
+
+
+def history_for(organisation: Organisation) -> QuerySet:
+    """Return every history row of the organisation's records."""
+    return HistoricalRecord.objects.filter(organisation_id=organisation.pk)
+
+
+def record_timeline(record: Record) -> QuerySet:
+    """Return one record's history, newest first (index history_record: id, date)."""
+    return (
+        history_for(record.organisation)
+        .filter(id=record.pk)
+        .select_related("history_user", "changeset")
+        .order_by("-history_date", "-history_id")
+    )
+
+
+def changes_since(record: Record, version: int) -> list[dict]:
+    """Return what changed a record after `version`, oldest first, described (`describe`)."""
+    entries = record_timeline(record).filter(version__gt=version).order_by("history_id")
+    return [describe(entry) for entry in entries]
+
+
+def version_entry(record: Record, version: int):
+    """Return the history row that left the record at `version` (its snapshot), if kept."""
+    return record_timeline(record).filter(version=version).first()
+
+
+def changes_reason_search(queryset: QuerySet, organisation: Organisation, text: str) -> QuerySet:
+    """Narrow history rows to those whose reason matches every word typed (as prefixes).
+
+    Rows written one at a time carry their own reason, found through the partial GIN
+    index history_reason_search (rows without a changeset). Rows of an operation (a
+    bulk edit, an import of a million rows) share their Changeset's reason, so that is
+    searched instead, one row per operation, and its rows found through the partial
+    index history_changeset. The changeset ids are fetched first: an `IN (subquery)`
+    inside an OR would be a hashed subplan over every row of the organisation.
+    """
+    query = search_query(text)
+    if query is None:
+        return queryset
+    operations = list(
+        Changeset.objects.filter(organisation=organisation)
+        .annotate(document=SearchVector("reason", config="simple"))
+        .filter(document=query)
+        .values_list("pk", flat=True)
+    )
+    # The same expression as the index, so the planner matches it.
+    own_reason = Q(changeset__isnull=True, reason_document=query)
+    queryset = queryset.annotate(
+        reason_document=SearchVector("history_change_reason", config="simple")
+    )
+    if operations:
+        return queryset.filter(own_reason | Q(changeset_id__in=operations))
+    return queryset.filter(own_reason)
+
+
+# -- diffs as people read them ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeLine:
+    """One key of a history row's `changes`, labelled for people."""
+
+    key: str
+    label: str
+    old: str
+    new: str
+    # "field" (a core field), "extra" (a source column), "deleted", "restored",
+    # "amendment" (only the amended mark changed) or "other" (any key another
+    # operation writes, e.g. an import's "conflict:<field>").
+    kind: str
+
+    @property
+    def is_value(self) -> bool:
+        return self.kind in ("field", "extra")
+
+
+def _display(key: str, text: str) -> str:
+    core = FIELDS_BY_NAME.get(key)
+    if core is not None and core.choices is not None and text:
+        return str(dict(core.choices.choices).get(text, text))
+    return text
+
+
+def _pair(value) -> tuple[str, str]:
+    """[old, new] as two strings, whatever another writer put there."""
+    items = list(value) if isinstance(value, (list, tuple)) else ["", value]
+    old, new = [*items, "", ""][:2]
+    return ("" if old is None else str(old)), ("" if new is None else str(new))
+
+
+def change_lines(changes: Mapping[str, list]) -> list[ChangeLine]:
+    """Return a history row's changes in the order of the declaration, labelled."""
+    lines = []
+    for key, pair in changes.items():
+        old, new = _pair(pair)
+        if key in FIELDS_BY_NAME:
+            label, kind = FIELDS_BY_NAME[key].label, "field"
+            old, new = _display(key, old), _display(key, new)
+        elif key.startswith(EXTRA_PREFIX):
+            label, kind = key.removeprefix(EXTRA_PREFIX), "extra"
+        elif key == "deleted_at":
+            kind = "deleted" if new else "restored"
+            label = "Deleted" if new else "Restored"
+        elif key.startswith(AMENDMENT_PREFIX):
+            name = key.removeprefix(AMENDMENT_PREFIX)
+            core = FIELDS_BY_NAME.get(name)
+            label = f"{core.label if core else name}: amendment cleared"
+            kind = "amendment"
+        else:
+            label, kind = key, "other"
+        lines.append(ChangeLine(key=key, label=label, old=old, new=new, kind=kind))
+
+    def order(line: ChangeLine):
+        group = {"field": 0, "extra": 1}.get(line.kind, 2)
+        return (group, _CORE_ORDER.get(line.key, 0), line.key)
+
+    return sorted(lines, key=order)
+
+
+def undoable_fields(entry: HistoricalRecord) -> list[str]:
+    """The keys of an update's changes that an undo can set back, in the entry's order.
+
+    Core fields a person may amend and extra columns. A creation or a deletion is not
+    undone field by field (delete or restore the record instead), and keys written by
+    other operations (an import's "conflict:<field>") are not values.
+    """
+    if entry.history_type != "~":
+        return []
+    return [key for key in entry.changes if key in AMENDABLE_FIELDS or key.startswith(EXTRA_PREFIX)]
+
+
+TYPE_LABELS = {"+": "Created", "~": "Changed", "-": "Deleted"}
+
+
+def entry_action(entry) -> str:
+    """Created, Changed, Deleted or Restored."""
+    if entry.history_type == "~" and list(entry.changes) == ["deleted_at"]:
+        return "Restored" if not entry.changes["deleted_at"][1] else "Deleted"
+    return TYPE_LABELS.get(entry.history_type, entry.history_type)
+
+
+def entry_reason(entry) -> str:
+    """Why: the row's own reason, or its operation's (an import may leave rows without one)."""
+    if entry.history_change_reason:
+        return entry.history_change_reason
+    return entry.changeset.reason if entry.changeset_id else ""
+
+
+def entry_author(entry) -> str:
+    """Who made a change: a person, the database role of a direct change, or the system."""
+    if entry.history_user_id is not None:
+        return str(entry.history_user)
+    if entry.channel == Channel.DB:
+        return f"{entry.db_user or 'unknown'} (database)"
+    return "System"
+
+
+def describe(entry) -> dict:
+    """A history row as the templates show it: the row, its diff lines, what and who."""
+    return {
+        "entry": entry,
+        "lines": change_lines(entry.changes),
+        "action": entry_action(entry),
+        "author": entry_author(entry),
+        "reason": entry_reason(entry),
+    }
+
+
+# -- the chart of changes per day -----------------------------------------------------
+
+CHART_DAYS = 30
+CHART_MAX_DAYS = 366
+
+
+def chart_period(after: dt.date | None, before: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The days the chart shows: the filter's date range, or the last 30 days; at most a year."""
+    today = timezone.localdate()
+    end = before or (today if after is None else max(after, today))
+    start = after or end - dt.timedelta(days=CHART_DAYS - 1)
+    if start > end:
+        start, end = end, start
+    start = max(start, end - dt.timedelta(days=CHART_MAX_DAYS - 1))
+    return start, end
+
+
+def changes_per_day(
+    queryset: QuerySet, start: dt.date, end: dt.date
+) -> dict[tuple[dt.date, str], int]:
+    """Count the rows of `queryset` per local day and channel between two days, in one query.
+
+    The date bounds are on history_date itself (index history_org_channel covers the
+    organisation, channel and date, so an unfiltered count is an index-only scan).
+    """
+    tz = timezone.get_current_timezone()
+    since = dt.datetime.combine(start, dt.time.min, tzinfo=tz)
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    rows = (
+        queryset.filter(history_date__gte=since, history_date__lt=until)
+        .order_by()
+        .annotate(day=TruncDate("history_date", tzinfo=tz))
+        .values("day", "channel")
+        .annotate(count=Count("*"))
+    )
+    return {(row["day"], row["channel"]): row["count"] for row in rows}
+
+
+def days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
+    day = start
+    while day <= end:
+        yield day
+        day += dt.timedelta(days=1)

@@ -1,0 +1,363 @@
+"""The audit trail: a record's timeline, the organisation's changes page (with its chart and
+CSV), and managers putting things right (revert to a version, undo a change).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from django_tables2 import RequestConfig
+
+from accounts.access import organisation_view
+from accounts.models import Role
+from records import history, selectors
+from records.charts import changes_chart
+from records.filters import ChangeFilterSet
+from records.forms import ReasonForm, UndoForm
+from records.models import Record
+from records.services import amend, revert
+from records.services.audit import diff, snapshot
+from records.tables import ChangeTable
+from site_config.htmx import render_page
+
+TIMELINE_PAGE_SIZE = 50
+
+
+def _record(request: HttpRequest, pk: int) -> Record:
+    return get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
+
+
+def _timeline_url(record: Record, entry=None) -> str:
+    url = reverse("records:history", kwargs={"org_slug": record.organisation.slug, "pk": record.pk})
+    return f"{url}#entry-{entry.history_id}" if entry is not None else url
+
+
+@organisation_view(Role.VIEWER)
+@require_GET
+def record_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """A record's timeline: who, when, why, from where, and field by field what changed.
+
+    Queries: the record, the count of its history rows, one page of them with their
+    user and operation (index history_record).
+    """
+    record = _record(request, pk)
+    page = Paginator(history.record_timeline(record), TIMELINE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    can_manage = request.membership.can_manage and not record.is_deleted
+    entries = [
+        history.describe(entry)
+        | {
+            "undoable": set(history.undoable_fields(entry)) if can_manage else set(),
+            "can_revert": can_manage and entry.version != record.version,
+        }
+        for entry in page
+    ]
+    context = {"record": record, "page": page, "entries": entries}
+    return render_page(request, "records/record_history.html", context)
+
+
+def _put_right(
+    request: HttpRequest,
+    record: Record,
+    *,
+    build,
+    apply,
+    done: str,
+    template: str,
+    entry,
+) -> HttpResponse:
+    """Show what a revert or undo would change (GET) and do it with a reason (POST).
+
+    `build(record, data)` returns the form and the preview for the record as it is. As
+    with edits, the page carries the version it showed: if the record changed since,
+    nothing is done and the page comes back at the new version with what changed.
+    """
+    form, preview = build(record, request.POST if request.method == "POST" else None)
+    stale, status = None, 200
+    if form.is_bound:
+        status = 422
+        if form.is_valid():
+            try:
+                apply(form.cleaned_data)
+            except amend.StaleRecord as refused:
+                record, status = refused.record, 409
+                stale = history.changes_since(record, refused.version)
+                reason = form.cleaned_data["reason"]
+                form, preview = build(record, None)
+                form.initial["reason"] = reason
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, done)
+                return redirect(_timeline_url(record))
+    context = {"record": record, "entry": entry, "form": form, "preview": preview, "stale": stale}
+    return render_page(request, template, context, status=status)
+
+
+def _revert_preview(record: Record, entry) -> list[history.ChangeLine]:
+    """What reverting to `entry` would change: every field and extra column, not deletion."""
+    now, then = snapshot(record), snapshot(entry)
+    now.pop("deleted_at"), then.pop("deleted_at")
+    now.pop("reference"), then.pop("reference")
+    return history.change_lines(diff(now, then))
+
+
+@organisation_view(Role.MANAGER)
+@require_http_methods(["GET", "POST"])
+def record_revert(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
+    """Put a record back as it was after one of its history entries."""
+    record = _record(request, pk)
+    entry = get_object_or_404(history.record_timeline(record), history_id=history_id)
+    if record.is_deleted:
+        messages.error(request, "This record is deleted: restore it before reverting it.")
+        return redirect(_timeline_url(record))
+
+    def build(record, data):
+        form = ReasonForm(data, initial={"version": record.version})
+        return form, _revert_preview(record, entry)
+
+    def apply(data):
+        revert.record_revert(
+            record=record,
+            entry=entry,
+            reason=data["reason"],
+            by=request.user,
+            version=data["version"],
+        )
+
+    return _put_right(
+        request,
+        record,
+        entry=entry,
+        build=build,
+        apply=apply,
+        done=f"Reverted {record.reference} to version {entry.version}.",
+        template="records/record_revert.html",
+    )
+
+
+def _undo_form(request: HttpRequest, record: Record, entry, *, data) -> UndoForm:
+    lines = {line.key: line for line in history.change_lines(entry.changes)}
+    fields = history.undoable_fields(entry)
+    chosen = [key for key in request.GET.getlist("field") if key in fields] or fields
+    return UndoForm(
+        data,
+        choices=[(key, lines[key].label) for key in fields],
+        initial={"version": record.version, "field": chosen},
+    )
+
+
+def _undo_preview(record: Record, entry) -> list[dict]:
+    """Each undoable field: its value before and after the change, and now."""
+    now = snapshot(record)
+    keys = set(history.undoable_fields(entry))
+    return [
+        {"line": line, "now": history.change_lines({line.key: ["", now.get(line.key, "")]})[0].new}
+        for line in history.change_lines(entry.changes)
+        if line.key in keys
+    ]
+
+
+@organisation_view(Role.MANAGER)
+@require_http_methods(["GET", "POST"])
+def record_undo(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
+    """Undo one change of a record: all its fields, or the ones chosen (?field=…)."""
+    record = _record(request, pk)
+    entry = get_object_or_404(history.record_timeline(record), history_id=history_id)
+    if record.is_deleted or not history.undoable_fields(entry):
+        messages.error(
+            request,
+            "This record is deleted: restore it first."
+            if record.is_deleted
+            else "That change has no field to undo.",
+        )
+        return redirect(_timeline_url(record))
+
+    def build(record, data):
+        return _undo_form(request, record, entry, data=data), _undo_preview(record, entry)
+
+    def apply(data):
+        revert.record_undo(
+            record=record,
+            entry=entry,
+            fields=data["field"],
+            reason=data["reason"],
+            by=request.user,
+            version=data["version"],
+        )
+
+    return _put_right(
+        request,
+        record,
+        entry=entry,
+        build=build,
+        apply=apply,
+        done=f"Undid the change of {timezone.localtime(entry.history_date):%-d %b %Y, %H:%M} "
+        f"to {record.reference}.",
+        template="records/record_undo.html",
+    )
+
+
+# -- the organisation's changes -------------------------------------------------------
+
+
+def _changes_filterset(request: HttpRequest) -> ChangeFilterSet:
+    queryset = history.history_for(request.organisation).select_related("history_user", "changeset")
+    return ChangeFilterSet(
+        request.GET or None, queryset=queryset, organisation=request.organisation
+    )
+
+
+CHANGE_PAGE_SIZES = (25, 50, 100)
+
+
+def _per_page(request: HttpRequest) -> int:
+    try:
+        size = int(request.GET.get("per_page", CHANGE_PAGE_SIZES[0]))
+    except ValueError:
+        return CHANGE_PAGE_SIZES[0]
+    return size if size in CHANGE_PAGE_SIZES else CHANGE_PAGE_SIZES[0]
+
+
+@organisation_view(Role.MANAGER)
+@require_GET
+def change_list(request: HttpRequest) -> HttpResponse:
+    """Every change to the organisation's records, filtered; the chart loads after it.
+
+    Queries: the capped count (history_org_recent, or the index of the filter), one
+    page of rows with their user and operation joined, and for the full page the
+    menus of the filter form (people, the register's extra columns, recent operations).
+    """
+    filterset = _changes_filterset(request)
+    table = ChangeTable(filterset.qs, org_slug=request.organisation.slug)
+    RequestConfig(
+        request,
+        paginate={"paginator_class": selectors.CappedPaginator, "per_page": _per_page(request)},
+    ).configure(table)
+    context = {
+        "filterset": filterset,
+        "table": table,
+        "paginator": table.paginator,
+        "per_page": _per_page(request),
+        "page_sizes": CHANGE_PAGE_SIZES,
+        "querystring": request.GET.urlencode(),
+        "nav": "changes",
+    }
+    return render_page(
+        request,
+        "records/change_list.html",
+        context,
+        fragments={
+            "change-results": "records/partials/change_results.html",
+            "changes": "records/partials/change_browse.html",
+        },
+        default_fragment="records/partials/change_browse.html",
+    )
+
+
+def _chart_dates(filterset: ChangeFilterSet) -> tuple[dt.date | None, dt.date | None]:
+    if not filterset.is_bound or not filterset.form.is_valid():
+        return None, None
+    period = filterset.form.cleaned_data.get("date")
+    if not period:
+        return None, None
+    after = timezone.localtime(period.start).date() if period.start else None
+    before = timezone.localtime(period.stop).date() if period.stop else None
+    return after, before
+
+
+@organisation_view(Role.MANAGER)
+@require_GET
+def change_chart(request: HttpRequest) -> HttpResponse:
+    """Changes per day by channel, for the current filter, over its dates (or 30 days).
+
+    One GROUP BY query; without other filters it is an index-only scan of
+    history_org_channel over the period.
+    """
+    filterset = _changes_filterset(request)
+    start, end = history.chart_period(*_chart_dates(filterset))
+    counts = history.changes_per_day(filterset.qs.order_by(), start, end)
+    context = {"chart": changes_chart(counts, start, end)}
+    return render_page(
+        request,
+        "records/partials/change_chart.html",
+        context,
+        default_fragment="records/partials/change_chart.html",
+    )
+
+
+CSV_HEADER = [
+    "when",
+    "record_id",
+    "reference",
+    "name",
+    "change",
+    "field",
+    "old",
+    "new",
+    "who",
+    "channel",
+    "operation",
+    "reason",
+    "version",
+]
+
+
+def _csv_cell(value: object) -> str:
+    """Escape what a spreadsheet would run as a formula (= + - @, tab, CR at the start)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(queryset) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for entry in queryset.iterator(chunk_size=2000):
+        lines = history.change_lines(entry.changes) or [None]
+        base = [
+            timezone.localtime(entry.history_date).isoformat(),
+            entry.id,
+            entry.reference,
+            entry.name,
+            history.entry_action(entry),
+        ]
+        tail = [
+            history.entry_author(entry),
+            entry.get_channel_display(),
+            f"#{entry.changeset_id} {entry.changeset}" if entry.changeset_id else "",
+            history.entry_reason(entry),
+            entry.version,
+        ]
+        # One line per field changed, so that a spreadsheet can filter and pivot them.
+        for line in lines:
+            middle = [line.label, line.old, line.new] if line else ["", "", ""]
+            yield writer.writerow([_csv_cell(value) for value in (*base, *middle, *tail)])
+
+
+@organisation_view(Role.MANAGER)
+@require_GET
+def change_export(request: HttpRequest) -> HttpResponse:
+    """The changes matching the filter as CSV, streamed (flat memory at any size)."""
+    filterset = _changes_filterset(request)
+    queryset = filterset.qs.order_by("-history_date", "-history_id")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
+    filename = f"changes-{request.organisation.slug}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
