@@ -164,6 +164,8 @@ class ChangeFilterSet(django_filters.FilterSet):
         )
         order = ("reason", "user", "date", "field", "channel", "changeset")
         self.filters = {name: self.filters[name] for name in order}
+        for filter_ in self.filters.values():
+            filter_.parent = self  # set by FilterSet.__init__ only for declared filters
 
     def _people(self):
         """Members of the organisation, and the data team (superusers), who may change it."""

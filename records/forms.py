@@ -196,14 +196,13 @@ class BulkEditForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("all") and not cleaned.get("ids"):
-            raise ValidationError("Tick the records to change, or choose all matching this view.")
         name = cleaned.get("field")
         if name in FIELDS_BY_NAME:
             core = FIELDS_BY_NAME[name]
-            text = cleaned.get("value") or ""
             try:
-                cleaned["parsed"] = core.parse(text)
+                cleaned["parsed"] = core.parse(cleaned.get("value") or "")
             except InvalidValue as error:
                 self.add_error("value", f"{core.label} {error}.")
+        if not cleaned.get("all") and not cleaned.get("ids"):
+            raise ValidationError("Tick the records to change, or choose all matching this view.")
         return cleaned

@@ -36,8 +36,7 @@ def history_for(organisation: Organisation) -> QuerySet:
 def record_timeline(record: Record) -> QuerySet:
     """Return one record's history, newest first (index history_record: id, date)."""
     return (
-        history_for(record.organisation)
-        .filter(id=record.pk)
+        HistoricalRecord.objects.filter(organisation_id=record.organisation_id, id=record.pk)
         .select_related("history_user", "changeset")
         .order_by("-history_date", "-history_id")
     )

@@ -70,15 +70,18 @@ def records_bulk_edit(
     # The selection, scoped here whatever the caller passed: ids of live records of
     # this organisation.
     ids = records.filter(organisation=organisation).live().order_by().values("pk")
-    ids_sql, ids_params = ids.query.sql_with_params()
-    stamp = json.dumps(
-        {
-            "by": by.pk if by else None,
-            "by_name": str(by) if by else "",
-            "at": timezone.now().isoformat(),
-            "reason": reason,
-        }
-    )
+    # Bound here (and its literal % doubled), so the statement below can name its own
+    # parameters.
+    selection = connection.ops.compose_sql(*ids.query.sql_with_params()).replace("%", "%%")
+    # One moment for the whole operation, taken as the single edits take theirs (not the
+    # transaction's start, which a caller's transaction may have begun long before).
+    now = timezone.now()
+    stamp = {
+        "by": by.pk if by else None,
+        "by_name": str(by) if by else "",
+        "at": now.isoformat(),
+        "reason": reason,
+    }
     tracked = history_columns()
     with transaction.atomic(), connection.cursor() as cursor:
         begin_audited_write()
@@ -91,7 +94,7 @@ def records_bulk_edit(
             reason=reason,
             summary=summary[:200],
         )
-        cursor.execute(f"SELECT count(*) FROM ({ids_sql}) AS selected", ids_params)
+        cursor.execute(f"SELECT count(*) FROM ({selection}) AS selected", {})
         selected = cursor.fetchone()[0]
         # `target` locks the rows that will change (FOR UPDATE re-checks the value if a
         # concurrent edit got there first); the UPDATE sees the old row as `t` and the
@@ -100,19 +103,20 @@ def records_bulk_edit(
             f"""
             WITH target AS (
                 SELECT r.* FROM records_record AS r
-                 WHERE r.id IN ({ids_sql}) AND {sql_text(field, "r")} <> %s
+                 WHERE r.id IN ({selection}) AND {sql_text(field, "r")} <> %(text)s
                  FOR UPDATE
             ), updated AS (
                 UPDATE records_record AS r
-                   SET {field} = %s, version = r.version + 1, updated_at = now(),
+                   SET {field} = %(value)s, version = r.version + 1, updated_at = %(now)s,
                        amendments = CASE
-                           WHEN r.amendments -> %s ->> 'source' = %s THEN r.amendments - %s
-                           WHEN r.amendments ? %s
+                           WHEN r.amendments -> %(field)s ->> 'source' = %(text)s
+                               THEN r.amendments - %(field)s
+                           WHEN r.amendments ? %(field)s
                                THEN r.amendments || jsonb_build_object(
-                                   %s, (r.amendments -> %s) || %s::jsonb)
+                                   %(field)s, (r.amendments -> %(field)s) || %(stamp)s::jsonb)
                            ELSE r.amendments || jsonb_build_object(
-                               %s, jsonb_build_object('source', {sql_text(field, "t")})
-                                   || %s::jsonb)
+                               %(field)s, jsonb_build_object('source', {sql_text(field, "t")})
+                                   || %(stamp)s::jsonb)
                        END
                   FROM target AS t
                  WHERE r.id = t.id
@@ -121,28 +125,22 @@ def records_bulk_edit(
             INSERT INTO records_historicalrecord ({", ".join(tracked)}, history_date,
                 history_type, history_user_id, history_change_reason, channel, changeset_id,
                 changes, changed_fields, db_user)
-            SELECT {", ".join(f"u.{column}" for column in tracked)}, now(), '~', %s, %s, %s,
-                   %s, u.history_changes, {sql_changed_fields("u.history_changes")}, ''
+            SELECT {", ".join(f"u.{column}" for column in tracked)}, %(now)s, '~', %(user)s,
+                   %(reason)s, %(channel)s, %(changeset)s, u.history_changes,
+                   {sql_changed_fields("u.history_changes")}, ''
               FROM updated AS u
             """,
-            [
-                *ids_params,
-                text,
-                value,
-                field,
-                text,
-                field,
-                field,
-                field,
-                field,
-                stamp,
-                field,
-                stamp,
-                by.pk if by else None,
-                audit.reason,
-                audit.channel,
-                changeset.pk,
-            ],
+            {
+                "text": text,
+                "value": value,
+                "now": now,
+                "field": field,
+                "stamp": json.dumps(stamp),
+                "user": by.pk if by else None,
+                "reason": audit.reason,
+                "channel": audit.channel,
+                "changeset": changeset.pk,
+            },
         )
         changed = cursor.rowcount
         if changed:

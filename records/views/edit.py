@@ -223,7 +223,9 @@ def _reason_action(
 
 
 def _any_record(request: HttpRequest, pk: int) -> Record:
-    return get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
+    record = get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
+    record.organisation = request.organisation  # already loaded by the gate
+    return record
 
 
 def _detail_url(record: Record) -> str:

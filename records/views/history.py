@@ -34,12 +34,15 @@ TIMELINE_PAGE_SIZE = 50
 
 
 def _record(request: HttpRequest, pk: int) -> Record:
-    return get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
+    record = get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
+    record.organisation = request.organisation  # already loaded by the gate
+    return record
 
 
-def _timeline_url(record: Record, entry=None) -> str:
-    url = reverse("records:history", kwargs={"org_slug": record.organisation.slug, "pk": record.pk})
-    return f"{url}#entry-{entry.history_id}" if entry is not None else url
+def _timeline_url(record: Record) -> str:
+    return reverse(
+        "records:history", kwargs={"org_slug": record.organisation.slug, "pk": record.pk}
+    )
 
 
 @organisation_view(Role.VIEWER)

@@ -156,3 +156,17 @@ def test_it_refuses_the_reference(acme, bob, register):
             reason="no",
             by=bob,
         )
+
+
+def test_it_selects_by_values_that_hold_percent_signs(acme, bob, make_records):
+    make_records(acme, {"reference": "P-1", "category": "100% Fun"})
+    result = records_bulk_edit(
+        organisation=acme,
+        records=Record.objects.filter(category="100% Fun"),
+        field="region",
+        value="50% North",
+        reason="percent",
+        by=bob,
+    )
+    assert result.changed == 1
+    assert Record.objects.get(reference="P-1").region == "50% North"
