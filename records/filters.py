@@ -146,6 +146,7 @@ class ChangeFilterSet(django_filters.FilterSet):
 
     def __init__(self, data=None, queryset=None, *, organisation, **kwargs):
         self.organisation = organisation
+        self.operations: list[int] = []  # the operations a reason search matched
         super().__init__(data, queryset, **kwargs)
         self.filters["user"] = django_filters.ChoiceFilter(
             field_name="history_user", label="Who", empty_label="Anyone", choices=self._people
@@ -199,7 +200,10 @@ class ChangeFilterSet(django_filters.FilterSet):
         ]
 
     def filter_reason(self, queryset, name, value):
-        return history.changes_reason_search(queryset, self.organisation, value)
+        queryset, self.operations = history.changes_reason_search(
+            queryset, self.organisation, value
+        )
+        return queryset
 
     def filter_field(self, queryset, name, value):
         # `changed_fields @> ARRAY[value]`: the GIN index history_changed_fields.

@@ -8,18 +8,28 @@ HISTORY_INDEXES in records/models.py).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchVector
-from django.db.models import Count, Q, QuerySet
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from accounts.models import Organisation
 from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME
 from records.models import Changeset, Channel, Record
-from records.selectors import search_query
+from records.selectors import CappedPaginator, search_query
 
 HistoricalRecord = Record.history.model
 
@@ -53,8 +63,12 @@ def version_entry(record: Record, version: int):
     return record_timeline(record).filter(version=version).first()
 
 
-def changes_reason_search(queryset: QuerySet, organisation: Organisation, text: str) -> QuerySet:
+def changes_reason_search(
+    queryset: QuerySet, organisation: Organisation, text: str
+) -> tuple[QuerySet, list[int]]:
     """Narrow history rows to those whose reason matches every word typed (as prefixes).
+
+    Returns the rows and the ids of the operations whose reason matched.
 
     Rows written one at a time carry their own reason, found through the partial GIN
     index history_reason_search (rows without a changeset). Rows of an operation (a
@@ -65,7 +79,7 @@ def changes_reason_search(queryset: QuerySet, organisation: Organisation, text: 
     """
     query = search_query(text)
     if query is None:
-        return queryset
+        return queryset, []
     operations = list(
         Changeset.objects.filter(organisation=organisation)
         .annotate(document=SearchVector("reason", config="simple"))
@@ -78,8 +92,94 @@ def changes_reason_search(queryset: QuerySet, organisation: Organisation, text: 
         reason_document=SearchVector("history_change_reason", config="simple")
     )
     if operations:
-        return queryset.filter(own_reason | Q(changeset_id__in=operations))
-    return queryset.filter(own_reason)
+        return queryset.filter(own_reason | Q(changeset_id__in=operations)), operations
+    return queryset.filter(own_reason), operations
+
+
+# The changes page lists rows newest first, a page at a time. Walking
+# history_org_recent (or the ordered index of an exact filter: channel, person,
+# operation) finds a page at once when the rows wanted are among the newest. A reason
+# or field filter has no index in date order, and when what it matches is old (a word
+# from last spring's edits, an import run under a million newer rows) that walk reads
+# every newer row first: seconds. So for those filters the page is assembled from
+# parts that each have a fast plan:
+#
+# - the rows of each matching operation: the newest of them, walking
+#   history_changeset (changeset, date, id) in order;
+# - every other row: walking history_org_own (rows without a changeset) in order when
+#   a probe of the newest rows finds enough matches there, else collected through the
+#   GIN index and sorted (fast precisely because they are few among the newest).
+#
+# The page then sorts at most `wanted` rows per part. The count is taken on the plain
+# filter (CountingPaginator), which is a bitmap scan stopped at the cap.
+RECENT_PROBE = 10_000
+MAX_OPERATION_PARTS = 50
+# history_date as an expression: sorting by it keeps the planner off the date indexes.
+SORTED = ExpressionWrapper(F("history_date") + Value(dt.timedelta(0)), output_field=DateTimeField())
+
+
+def changes_in_order(
+    queryset: QuerySet,
+    organisation: Organisation,
+    *,
+    wanted: int,
+    reason_searched: bool = False,
+    field_filtered: bool = False,
+    operations: Sequence[int] = (),
+    newest_first: bool = True,
+) -> QuerySet:
+    """Return the changes to page through, with `sort_date` (the table's key) aliased.
+
+    `wanted`: how many rows from the top the page needs (its offset plus its size).
+    `operations`: the changesets a reason search matched (ChangeFilterSet.operations).
+    """
+    if not (reason_searched or field_filtered):
+        return queryset.alias(sort_date=F("history_date"))
+    if not newest_first:
+        return queryset.alias(sort_date=SORTED)
+    if not reason_searched or len(operations) > MAX_OPERATION_PARTS:
+        return queryset.alias(sort_date=_sort_key(queryset, organisation, wanted, own=False))
+    # A reason search matches rows without a changeset by their own reason, and the
+    # rows of the operations whose reason matched.
+    own = queryset.filter(changeset__isnull=True)
+    parts = [_newest(own, _sort_key(own, organisation, wanted, own=True), wanted)]
+    parts += [
+        _newest(queryset.filter(changeset_id=pk), F("history_date"), wanted) for pk in operations
+    ]
+    candidates = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    return queryset.filter(history_id__in=candidates).alias(sort_date=SORTED)
+
+
+def _newest(queryset: QuerySet, key, wanted: int) -> QuerySet:
+    return queryset.alias(key=key).order_by("-key", "-history_id").values("history_id")[:wanted]
+
+
+def _sort_key(queryset: QuerySet, organisation: Organisation, wanted: int, *, own: bool):
+    """Walk the date index if the newest RECENT_PROBE rows hold `wanted` matches, else sort."""
+    newest = history_for(organisation)
+    if own:
+        newest = newest.filter(changeset__isnull=True)  # index history_org_own
+    newest = newest.order_by("-history_date", "-history_id").values("history_id")[:RECENT_PROBE]
+    found = queryset.filter(history_id__in=Subquery(newest)).order_by()[:wanted].count()
+    return F("history_date") if found >= wanted else SORTED
+
+
+class CountingPaginator(CappedPaginator):
+    """Pages the rows given, counts (up to the cap) the rows of another queryset.
+
+    The changes page pages a queryset narrowed to candidates (changes_in_order) and
+    counts the plain filter: the same rows, each shaped for its own fast plan.
+    """
+
+    def __init__(self, object_list, per_page, *args, counted: QuerySet, **kwargs):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        # Unordered: history's default ordering (date, id) would put the same walk of
+        # the date index into the capped count that the page avoids.
+        self.counted = counted.order_by()
+
+    @cached_property
+    def queryset(self) -> QuerySet:
+        return self.counted
 
 
 # -- diffs as people read them ------------------------------------------------------

@@ -248,7 +248,9 @@ class ChangeTable(tables.Table):
         accessor="history_date",
         verbose_name="When",
         format="j M Y, H:i",
-        order_by=("history_date", "history_id"),
+        # sort_date is history_date, aliased by records.history.changes_newest_first
+        # to steer the plan.
+        order_by=("sort_date", "history_id"),
         attrs={"td": {"class": "nowrap"}},
     )
     record = ChangeRecordColumn(verbose_name="Record", orderable=False)
