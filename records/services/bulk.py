@@ -32,6 +32,11 @@ from records.services.register import register_note
 
 log = logging.getLogger(__name__)
 
+# A bulk edit runs in the request. Measured on a cold 1M-record register: 33k records in
+# 9 s, 171k in 37 s (mostly writing the rows and their index entries); the web server
+# gives a request 120 s. Larger changes belong in a spreadsheet import.
+MAX_RECORDS = 100_000
+
 
 @dataclass(frozen=True)
 class BulkEdit:
@@ -85,6 +90,13 @@ def records_bulk_edit(
     tracked = history_columns()
     with transaction.atomic(), connection.cursor() as cursor:
         begin_audited_write()
+        cursor.execute(f"SELECT count(*) FROM ({selection}) AS selected", {})
+        selected = cursor.fetchone()[0]
+        if selected > MAX_RECORDS:
+            raise ValidationError(
+                f"That is {selected:,} records: a bulk edit changes at most {MAX_RECORDS:,} at "
+                "once. Narrow the view, or change them with a spreadsheet import."
+            )
         summary = f"Set {core.label} to “{text}”" if text else f"Cleared {core.label}"
         changeset = Changeset.objects.create(
             organisation=organisation,
@@ -94,8 +106,6 @@ def records_bulk_edit(
             reason=reason,
             summary=summary[:200],
         )
-        cursor.execute(f"SELECT count(*) FROM ({selection}) AS selected", {})
-        selected = cursor.fetchone()[0]
         # `target` locks the rows that will change (FOR UPDATE re-checks the value if a
         # concurrent edit got there first); the UPDATE sees the old row as `t` and the
         # new one as `r`, so RETURNING can carry the diff into the history INSERT.

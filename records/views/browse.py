@@ -31,7 +31,7 @@ def _per_page(request: HttpRequest) -> int:
     return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
-def _browse_filterset(request: HttpRequest, data: QueryDict | None = None) -> RecordFilterSet:
+def browse_filterset(request: HttpRequest, data: QueryDict | None = None) -> RecordFilterSet:
     organisation = request.organisation
     queryset = selectors.with_open_conflicts(selectors.records_for(organisation))
     data = request.GET if data is None else data
@@ -49,7 +49,7 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
         # django-tables2 reads sorting and paging from request.GET.
         request = copy.copy(request)
         request.GET = data
-    filterset = _browse_filterset(request, data)
+    filterset = browse_filterset(request, data)
     table = RecordTable(
         filterset.qs, org_slug=request.organisation.slug, can_edit=request.membership.can_edit
     )
@@ -117,7 +117,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def record_facets(request: HttpRequest) -> HttpResponse:
     """Counts per status, category and region for the current filter (loaded after the table)."""
-    filterset = _browse_filterset(request)
+    filterset = browse_filterset(request)
     facets = [
         {"label": facet.label, "options": _facet_options(request, facet)}
         for facet in selectors.record_facets(filterset.qs)

@@ -25,7 +25,13 @@ from records.forms import BulkEditForm, ReasonForm, RecordForm, rebased_form
 from records.models import Record
 from records.services import amend, bulk
 from records.tables import BROWSE_COLUMNS, DeletedRecordTable
-from records.views.browse import BROWSE_FRAGMENTS, browse_context, live_row, row_context
+from records.views.browse import (
+    BROWSE_FRAGMENTS,
+    browse_context,
+    browse_filterset,
+    live_row,
+    row_context,
+)
 from site_config.htmx import render_page, wants_fragment
 
 # The fields an inline edit changes: the table's columns a person may amend.
@@ -327,22 +333,26 @@ def records_bulk_edit(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         if data["all"]:
-            context = browse_context(request, query)
-            filterset = context["filterset"]
+            filterset = browse_filterset(request, query)
             if filterset.is_bound and not filterset.form.is_valid():
                 form.add_error(None, "Fix the filters first: the view has errors.")
             records = filterset.qs
         else:
             records = selectors.records_for(organisation).filter(pk__in=data["ids"])
+        result = None
         if not form.errors:
-            result = bulk.records_bulk_edit(
-                organisation=organisation,
-                records=records,
-                field=data["field"],
-                value=data["parsed"],
-                reason=data["reason"],
-                by=request.user,
-            )
+            try:
+                result = bulk.records_bulk_edit(
+                    organisation=organisation,
+                    records=records,
+                    field=data["field"],
+                    value=data["parsed"],
+                    reason=data["reason"],
+                    by=request.user,
+                )
+            except ValidationError as error:
+                _add_errors(form, error)
+        if result is not None:
             text = _bulk_summary(result, FIELDS_BY_NAME[data["field"]].label)
             if not request.htmx:
                 messages.success(request, text)

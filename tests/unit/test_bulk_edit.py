@@ -170,3 +170,18 @@ def test_it_selects_by_values_that_hold_percent_signs(acme, bob, make_records):
     )
     assert result.changed == 1
     assert Record.objects.get(reference="P-1").region == "50% North"
+
+
+def test_it_refuses_more_records_than_a_request_can_change(acme, bob, register, monkeypatch):
+    monkeypatch.setattr("records.services.bulk.MAX_RECORDS", 3)
+    with pytest.raises(ValidationError, match="at most 3 at once"):
+        records_bulk_edit(
+            organisation=acme,
+            records=Record.objects.all(),
+            field="region",
+            value="Kent",
+            reason="too many",
+            by=bob,
+        )
+    assert not Changeset.objects.exists()
+    assert not Record.objects.filter(region="Kent").exists()
