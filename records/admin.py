@@ -52,7 +52,9 @@ class RecordAdmin(SimpleHistoryAdmin):
 
     Every save asks for a reason and goes through the same service as the web (channel
     admin), so the amendment rules, the version check and the history row are the same.
-    Deleting is left to the site, where it is a soft delete with a reason.
+    Deleting is left to the site, where it is a soft delete with a reason. The search
+    and filters match the records browser's, so `make bench` can compare the two on the
+    same data.
     """
 
     form = RecordAdminForm

@@ -16,10 +16,9 @@ from django.core.exceptions import ValidationError
 from records.fields import AMENDABLE_FIELDS, FIELD_NAMES, FIELDS_BY_NAME, CoreField, InvalidValue
 from records.models import Record
 
-REASON_HELP = "Kept in the history with the change."
 
-
-def reason_field(**kwargs) -> forms.CharField:
+def reason_field() -> forms.CharField:
+    """The reason every change needs; it is stored on the history row."""
     return forms.CharField(
         label="Reason",
         max_length=1000,
@@ -27,7 +26,6 @@ def reason_field(**kwargs) -> forms.CharField:
         widget=forms.TextInput(
             attrs={"placeholder": "Why? (kept in the history)", "autocomplete": "off"}
         ),
-        **kwargs,
     )
 
 

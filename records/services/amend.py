@@ -70,7 +70,12 @@ def record_lock(record: Record, *, version: int | None) -> Record:
     The lock makes a concurrent save wait for this one to commit, and then see its
     version: of two editors who opened the same version, the second is refused.
     """
-    locked = Record.objects.select_for_update().get(pk=record.pk)
+    # Only the record's row is locked; its organisation comes along for register_note.
+    locked = (
+        Record.objects.select_for_update(of=("self",))
+        .select_related("organisation")
+        .get(pk=record.pk)
+    )
     if version is not None and locked.version != version:
         raise StaleRecord(locked, version)
     return locked
@@ -93,7 +98,6 @@ def record_write(
     record: Record,
     *,
     before: dict[str, str],
-    amendments_before: dict,
     audit: Audit,
     history_type: str = "~",
     changes: dict[str, list[str]] | None = None,
@@ -101,10 +105,11 @@ def record_write(
     """Save a locked record and write its history row; return False if nothing changed.
 
     `before` is `snapshot()` of the record when it was locked. A change that changes
-    nothing writes nothing: no history row, no new version.
+    nothing writes nothing: no history row, no new version. (Amendments only change
+    with a value, so the diff of values says it all.)
     """
     changes = changes if changes is not None else diff(before, snapshot(record))
-    if not changes and record.amendments == amendments_before:
+    if not changes:
         return False
     record.version += 1
     record.save(update_fields=WRITTEN_COLUMNS)
@@ -192,9 +197,9 @@ def record_amend(
         begin_audited_write()
         locked = record_lock(record, version=version)
         refuse_deleted(locked)
-        before, amendments_before = snapshot(locked), locked.amendments
+        before = snapshot(locked)
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
-        if record_write(locked, before=before, amendments_before=amendments_before, audit=audit):
+        if record_write(locked, before=before, audit=audit):
             note_values(locked)
     return locked
 
@@ -224,7 +229,7 @@ def record_revert_to_source(
             raise ValidationError(
                 f"{core.label} has no source value to go back to: it {error}."
             ) from None
-        before, amendments_before = snapshot(locked), locked.amendments
+        before = snapshot(locked)
         setattr(locked, field, value)
         locked.amendments = {k: v for k, v in locked.amendments.items() if k != field}
         changes = diff(before, snapshot(locked))
@@ -232,13 +237,7 @@ def record_revert_to_source(
             # The value already is the source value (someone put it back outside the
             # app): only the amendment mark goes, and the history says so.
             changes = {f"amendment:{field}": ["amended", ""]}
-        record_write(
-            locked,
-            before=before,
-            amendments_before=amendments_before,
-            audit=audit,
-            changes=changes,
-        )
+        record_write(locked, before=before, audit=audit, changes=changes)
         note_values(locked)
     return locked
 
@@ -260,13 +259,7 @@ def record_delete(
             return locked
         before = snapshot(locked)
         locked.deleted_at = timezone.now()
-        record_write(
-            locked,
-            before=before,
-            amendments_before=locked.amendments,
-            audit=audit,
-            history_type="-",
-        )
+        record_write(locked, before=before, audit=audit, history_type="-")
     log.info("%s deleted %s in %s", by, locked.reference, locked.organisation_id)
     return locked
 
@@ -293,7 +286,7 @@ def record_restore(
             return locked
         before = snapshot(locked)
         locked.deleted_at = None
-        record_write(locked, before=before, amendments_before=locked.amendments, audit=audit)
+        record_write(locked, before=before, audit=audit)
         note_values(locked)
     log.info("%s restored %s in %s", by, locked.reference, locked.organisation_id)
     return locked

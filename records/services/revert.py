@@ -49,11 +49,11 @@ def record_revert(
         begin_audited_write()
         locked = record_lock(record, version=version)
         refuse_deleted(locked)
-        before, amendments_before = snapshot(locked), locked.amendments
+        before = snapshot(locked)
         values = {name: getattr(entry, name) for name in AMENDABLE_FIELDS}
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
         locked.extra = dict(entry.extra or {})
-        if record_write(locked, before=before, amendments_before=amendments_before, audit=audit):
+        if record_write(locked, before=before, audit=audit):
             note_values(locked)
     return locked
 
@@ -94,7 +94,7 @@ def record_undo(
         begin_audited_write()
         locked = record_lock(record, version=version)
         refuse_deleted(locked)
-        before, amendments_before = snapshot(locked), locked.amendments
+        before = snapshot(locked)
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
         if extra:
             updated = dict(locked.extra)
@@ -105,6 +105,6 @@ def record_undo(
                 else:
                     updated[key] = old
             locked.extra = updated
-        if record_write(locked, before=before, amendments_before=amendments_before, audit=audit):
+        if record_write(locked, before=before, audit=audit):
             note_values(locked)
     return locked

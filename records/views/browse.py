@@ -23,7 +23,7 @@ from site_config.htmx import render_page, wants_fragment
 PAGE_SIZES = (25, 50, 100)
 
 
-def _per_page(request: HttpRequest) -> int:
+def per_page(request: HttpRequest) -> int:
     try:
         size = int(request.GET.get("per_page", PAGE_SIZES[0]))
     except ValueError:
@@ -55,13 +55,13 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
     )
     RequestConfig(
         request,
-        paginate={"paginator_class": selectors.CappedPaginator, "per_page": _per_page(request)},
+        paginate={"paginator_class": selectors.CappedPaginator, "per_page": per_page(request)},
     ).configure(table)
     return {
         "filterset": filterset,
         "table": table,
         "paginator": table.paginator,
-        "per_page": _per_page(request),
+        "per_page": per_page(request),
         "page_sizes": PAGE_SIZES,
         "querystring": data.urlencode(),
         "bulk_form": BulkEditForm(initial={"query": data.urlencode()}),

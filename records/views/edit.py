@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -32,19 +31,11 @@ from records.views.browse import (
     live_row,
     row_context,
 )
+from records.views.confirm import add_errors, confirm_with_reason, org_record
 from site_config.htmx import render_page, wants_fragment
 
 # The fields an inline edit changes: the table's columns a person may amend.
 INLINE_FIELDS = tuple(name for name in BROWSE_COLUMNS if name != "reference")
-
-
-def _add_errors(form: Form, error: ValidationError) -> None:
-    """Put a service's refusal beside the field it names, or above the form."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 def _flash(response: HttpResponse, text: str, level: str = "success") -> HttpResponse:
@@ -78,7 +69,7 @@ def record_create(request: HttpRequest) -> HttpResponse:
                 by=request.user,
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             messages.success(request, f"Created {record.reference}.")
             return redirect("records:detail", org_slug=request.organisation.slug, pk=record.pk)
@@ -128,7 +119,7 @@ def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
             refused.record.has_conflicts = getattr(record, "has_conflicts", False)
             record = refused.record
         except ValidationError as error:
-            _add_errors(form, error)
+            add_errors(form, error)
         else:
             text = (
                 f"Saved {saved.reference}."
@@ -185,53 +176,30 @@ def _reason_action(
     danger: bool = False,
     **service_kwargs,
 ) -> HttpResponse:
-    """Ask for a reason (GET), then call `service` with it (POST) and go to `then`.
+    """Ask for a reason, then call `service` with it (records/views/confirm.py)."""
 
-    The page carries the version of the record it showed; if the record changed since,
-    the action is refused and the page shows what changed, ready to confirm again.
-    """
-    form = ReasonForm(
-        request.POST if request.method == "POST" else None, initial={"version": record.version}
+    def build(record, data):
+        page = {"title": title, "intro": intro, "button": button, "danger": danger}
+        return ReasonForm(data, initial={"version": record.version}), page
+
+    def apply(data):
+        service(
+            record=record,
+            reason=data["reason"],
+            by=request.user,
+            version=data["version"],
+            **service_kwargs,
+        )
+
+    return confirm_with_reason(
+        request,
+        record,
+        build=build,
+        apply=apply,
+        done=done,
+        then=then,
+        template="records/record_confirm.html",
     )
-    stale = None
-    if form.is_bound and form.is_valid():
-        try:
-            service(
-                record=record,
-                reason=form.cleaned_data["reason"],
-                by=request.user,
-                version=form.cleaned_data["version"],
-                **service_kwargs,
-            )
-        except amend.StaleRecord as refused:
-            stale = history.changes_since(refused.record, refused.version)
-            record = refused.record
-            form = ReasonForm(
-                initial={"version": record.version, "reason": form.cleaned_data["reason"]}
-            )
-        except ValidationError as error:
-            _add_errors(form, error)
-        else:
-            messages.success(request, done)
-            return redirect(then)
-    context = {
-        "record": record,
-        "form": form,
-        "stale": stale,
-        "title": title,
-        "intro": intro,
-        "button": button,
-        "danger": danger,
-    }
-    return render_page(
-        request, "records/record_confirm.html", context, status=_status(request, stale)
-    )
-
-
-def _any_record(request: HttpRequest, pk: int) -> Record:
-    record = get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
-    record.organisation = request.organisation  # already loaded by the gate
-    return record
 
 
 def _detail_url(record: Record) -> str:
@@ -241,7 +209,7 @@ def _detail_url(record: Record) -> str:
 @organisation_view(Role.EDITOR)
 @require_http_methods(["GET", "POST"])
 def record_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    record = _any_record(request, pk)
+    record = org_record(request, pk)
     if record.is_deleted:
         return redirect(_detail_url(record))
     return _reason_action(
@@ -261,7 +229,7 @@ def record_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @organisation_view(Role.EDITOR)
 @require_http_methods(["GET", "POST"])
 def record_restore(request: HttpRequest, pk: int) -> HttpResponse:
-    record = _any_record(request, pk)
+    record = org_record(request, pk)
     if not record.is_deleted:
         return redirect(_detail_url(record))
     return _reason_action(
@@ -280,7 +248,7 @@ def record_restore(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def record_revert_source(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     """Put a field's source value back and clear its amendment."""
-    record = _any_record(request, pk)
+    record = org_record(request, pk)
     core = FIELDS_BY_NAME.get(field)
     amendment = record.amendments.get(field)
     if core is None or amendment is None:
@@ -351,7 +319,7 @@ def records_bulk_edit(request: HttpRequest) -> HttpResponse:
                     by=request.user,
                 )
             except ValidationError as error:
-                _add_errors(form, error)
+                add_errors(form, error)
         if result is not None:
             text = _bulk_summary(result, FIELDS_BY_NAME[data["field"]].label)
             if not request.htmx:

@@ -9,7 +9,6 @@ import datetime as dt
 from collections.abc import Iterator
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -25,18 +24,14 @@ from records.charts import changes_chart
 from records.filters import ChangeFilterSet
 from records.forms import ReasonForm, UndoForm
 from records.models import Record
-from records.services import amend, revert
+from records.services import revert
 from records.services.audit import diff, snapshot
 from records.tables import ChangeTable
+from records.views.browse import PAGE_SIZES, per_page
+from records.views.confirm import confirm_with_reason, org_record
 from site_config.htmx import render_page
 
 TIMELINE_PAGE_SIZE = 50
-
-
-def _record(request: HttpRequest, pk: int) -> Record:
-    record = get_object_or_404(Record.objects.for_organisation(request.organisation), pk=pk)
-    record.organisation = request.organisation  # already loaded by the gate
-    return record
 
 
 def _timeline_url(record: Record) -> str:
@@ -53,7 +48,7 @@ def record_history(request: HttpRequest, pk: int) -> HttpResponse:
     Queries: the record, the count of its history rows, one page of them with their
     user and operation (index history_record).
     """
-    record = _record(request, pk)
+    record = org_record(request, pk)
     page = Paginator(history.record_timeline(record), TIMELINE_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -70,44 +65,6 @@ def record_history(request: HttpRequest, pk: int) -> HttpResponse:
     return render_page(request, "records/record_history.html", context)
 
 
-def _put_right(
-    request: HttpRequest,
-    record: Record,
-    *,
-    build,
-    apply,
-    done: str,
-    template: str,
-    entry,
-) -> HttpResponse:
-    """Show what a revert or undo would change (GET) and do it with a reason (POST).
-
-    `build(record, data)` returns the form and the preview for the record as it is. As
-    with edits, the page carries the version it showed: if the record changed since,
-    nothing is done and the page comes back at the new version with what changed.
-    """
-    form, preview = build(record, request.POST if request.method == "POST" else None)
-    stale, status = None, 200
-    if form.is_bound:
-        status = 422
-        if form.is_valid():
-            try:
-                apply(form.cleaned_data)
-            except amend.StaleRecord as refused:
-                record, status = refused.record, 409
-                stale = history.changes_since(record, refused.version)
-                reason = form.cleaned_data["reason"]
-                form, preview = build(record, None)
-                form.initial["reason"] = reason
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                messages.success(request, done)
-                return redirect(_timeline_url(record))
-    context = {"record": record, "entry": entry, "form": form, "preview": preview, "stale": stale}
-    return render_page(request, template, context, status=status)
-
-
 def _revert_preview(record: Record, entry) -> list[history.ChangeLine]:
     """What reverting to `entry` would change: every field and extra column, not deletion."""
     now, then = snapshot(record), snapshot(entry)
@@ -120,7 +77,7 @@ def _revert_preview(record: Record, entry) -> list[history.ChangeLine]:
 @require_http_methods(["GET", "POST"])
 def record_revert(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
     """Put a record back as it was after one of its history entries."""
-    record = _record(request, pk)
+    record = org_record(request, pk)
     entry = get_object_or_404(history.record_timeline(record), history_id=history_id)
     if record.is_deleted:
         messages.error(request, "This record is deleted: restore it before reverting it.")
@@ -128,7 +85,7 @@ def record_revert(request: HttpRequest, pk: int, history_id: int) -> HttpRespons
 
     def build(record, data):
         form = ReasonForm(data, initial={"version": record.version})
-        return form, _revert_preview(record, entry)
+        return form, {"entry": entry, "preview": _revert_preview(record, entry)}
 
     def apply(data):
         revert.record_revert(
@@ -139,13 +96,13 @@ def record_revert(request: HttpRequest, pk: int, history_id: int) -> HttpRespons
             version=data["version"],
         )
 
-    return _put_right(
+    return confirm_with_reason(
         request,
         record,
-        entry=entry,
         build=build,
         apply=apply,
         done=f"Reverted {record.reference} to version {entry.version}.",
+        then=_timeline_url(record),
         template="records/record_revert.html",
     )
 
@@ -176,7 +133,7 @@ def _undo_preview(record: Record, entry) -> list[dict]:
 @require_http_methods(["GET", "POST"])
 def record_undo(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
     """Undo one change of a record: all its fields, or the ones chosen (?field=…)."""
-    record = _record(request, pk)
+    record = org_record(request, pk)
     entry = get_object_or_404(history.record_timeline(record), history_id=history_id)
     if record.is_deleted or not history.undoable_fields(entry):
         messages.error(
@@ -188,7 +145,8 @@ def record_undo(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
         return redirect(_timeline_url(record))
 
     def build(record, data):
-        return _undo_form(request, record, entry, data=data), _undo_preview(record, entry)
+        form = _undo_form(request, record, entry, data=data)
+        return form, {"entry": entry, "preview": _undo_preview(record, entry)}
 
     def apply(data):
         revert.record_undo(
@@ -200,12 +158,12 @@ def record_undo(request: HttpRequest, pk: int, history_id: int) -> HttpResponse:
             version=data["version"],
         )
 
-    return _put_right(
+    return confirm_with_reason(
         request,
         record,
-        entry=entry,
         build=build,
         apply=apply,
+        then=_timeline_url(record),
         done=f"Undid the change of {timezone.localtime(entry.history_date):%-d %b %Y, %H:%M} "
         f"to {record.reference}.",
         template="records/record_undo.html",
@@ -220,9 +178,6 @@ def _changes_filterset(request: HttpRequest) -> ChangeFilterSet:
     return ChangeFilterSet(
         request.GET or None, queryset=queryset, organisation=request.organisation
     )
-
-
-CHANGE_PAGE_SIZES = (25, 50, 100)
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -247,14 +202,6 @@ def _in_order(request: HttpRequest, filterset: ChangeFilterSet, wanted: int):
     )
 
 
-def _per_page(request: HttpRequest) -> int:
-    try:
-        size = int(request.GET.get("per_page", CHANGE_PAGE_SIZES[0]))
-    except ValueError:
-        return CHANGE_PAGE_SIZES[0]
-    return size if size in CHANGE_PAGE_SIZES else CHANGE_PAGE_SIZES[0]
-
-
 @organisation_view(Role.MANAGER)
 @require_GET
 def change_list(request: HttpRequest) -> HttpResponse:
@@ -265,14 +212,14 @@ def change_list(request: HttpRequest) -> HttpResponse:
     menus of the filter form (people, the register's extra columns, recent operations).
     """
     filterset = _changes_filterset(request)
-    per_page = _per_page(request)
-    wanted = _page_number(request) * per_page
+    size = per_page(request)
+    wanted = _page_number(request) * size
     table = ChangeTable(_in_order(request, filterset, wanted), org_slug=request.organisation.slug)
     RequestConfig(
         request,
         paginate={
             "paginator_class": history.CountingPaginator,
-            "per_page": per_page,
+            "per_page": size,
             "counted": filterset.qs,
         },
     ).configure(table)
@@ -280,8 +227,8 @@ def change_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset,
         "table": table,
         "paginator": table.paginator,
-        "per_page": _per_page(request),
-        "page_sizes": CHANGE_PAGE_SIZES,
+        "per_page": size,
+        "page_sizes": PAGE_SIZES,
         "querystring": request.GET.urlencode(),
         "nav": "changes",
     }
