@@ -15,7 +15,7 @@ from accounts.models import Role
 from records import selectors
 from records.fields import CORE_FIELDS, FACET_FIELDS, InvalidValue
 from records.filters import RecordFilterSet
-from records.forms import BulkEditForm, ReasonForm
+from records.forms import BulkEditForm
 from records.models import Conflict, Record
 from records.tables import RecordTable
 from site_config.htmx import render_page, wants_fragment
@@ -207,13 +207,7 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
     known = [key for key in register.extra_columns if key in record.extra]
     extra = [(key, record.extra[key]) for key in known]
     extra += sorted((k, v) for k, v in record.extra.items() if k not in known)
-    context = {
-        "record": record,
-        "fields": fields,
-        "extra": extra,
-        "conflicts": conflicts,
-        "reason_form": ReasonForm(initial={"version": record.version}),
-    }
+    context = {"record": record, "fields": fields, "extra": extra, "conflicts": conflicts}
     return render_page(request, "records/record_detail.html", context)
 
 
