@@ -248,7 +248,7 @@ class ChangeTable(tables.Table):
         accessor="history_date",
         verbose_name="When",
         format="j M Y, H:i",
-        # sort_date is history_date, aliased by records.history.changes_newest_first
+        # sort_date is history_date, aliased by records.history.changes_in_order
         # to steer the plan.
         order_by=("sort_date", "history_id"),
         attrs={"td": {"class": "nowrap"}},
