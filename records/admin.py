@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
-from records.models import Changeset, Conflict, ExportJob, ImportRun, Record, Register
+from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELD_NAMES, InvalidValue
+from records.models import Changeset, Channel, Conflict, ExportJob, ImportRun, Record, Register
+from records.services.amend import StaleRecord, record_amend, record_create
+
+
+class RecordAdminForm(forms.ModelForm):
+    """A record's fields, parsed as everywhere else, with the reason every change needs."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why: kept in the record's history (channel: admin).",
+    )
+    opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Record
+        fields = ["organisation", *FIELD_NAMES]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["opened_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        for core in CORE_FIELDS:
+            if core.name in cleaned:
+                try:
+                    cleaned[core.name] = core.parse(cleaned[core.name])
+                except InvalidValue as error:
+                    self.add_error(core.name, f"{core.label} {error}.")
+        opened = cleaned.get("opened_version")
+        if self.instance.pk and opened and opened != self.instance.version:
+            raise forms.ValidationError(
+                "This record changed since you opened it (it is now at version "
+                f"{self.instance.version}): open it again to see the change."
+            )
+        return cleaned
 
 
 @admin.register(Record)
 class RecordAdmin(SimpleHistoryAdmin):
-    """Records with their history.
+    """Records with their history, changed through records/services/ like everywhere else.
 
-    Read-only here: every change to a record needs a reason and goes through
-    records/services/, which the admin does not collect. The search and filters match
-    the records browser's, so `make bench` can compare the two on the same data.
+    Every save asks for a reason and goes through the same service as the web (channel
+    admin), so the amendment rules, the version check and the history row are the same.
+    Deleting is left to the site, where it is a soft delete with a reason. The search
+    and filters match the records browser's, so `make bench` can compare the two on the
+    same data.
     """
 
+    form = RecordAdminForm
     list_display = [
         "reference",
         "name",
@@ -32,15 +73,45 @@ class RecordAdmin(SimpleHistoryAdmin):
     search_fields = ["name", "reference", "postcode"]
     list_select_related = ["organisation"]
     history_list_display = ["channel", "history_change_reason"]
+    readonly_fields = ["version", "amendments", "extra", "deleted_at"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        # The organisation and the reference identify a record once it exists.
+        fixed = ["organisation", "reference"] if obj is not None else []
+        return [*fixed, *self.readonly_fields]
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def get_fields(self, request, obj=None):
+        fields = ["organisation", *FIELD_NAMES, "reason", "opened_version"]
+        return fields + (["version", "amendments", "extra", "deleted_at"] if obj else [])
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            created = record_create(
+                organisation=data["organisation"],
+                values={name: data[name] for name in FIELD_NAMES if name in data},
+                reason=data["reason"],
+                by=request.user,
+                channel=Channel.ADMIN,
+            )
+            obj.pk = created.pk
+            return
+        values = {name: data[name] for name in form.changed_data if name in AMENDABLE_FIELDS}
+        try:
+            record_amend(
+                record=obj,
+                values=values,
+                reason=data["reason"],
+                by=request.user,
+                version=data.get("opened_version"),
+                channel=Channel.ADMIN,
+            )
+        except StaleRecord:
+            # Between the form's check and the save: rare, and nothing was written.
+            messages.error(request, "Not saved: the record changed meanwhile. Open it again.")
 
 
 @admin.register(Changeset)

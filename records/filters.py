@@ -5,11 +5,14 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.functional import cached_property
 
-from records import selectors
+from accounts.models import User
+from records import history, selectors
 from records.fields import CORE_FIELDS, Kind
-from records.models import Conflict, Record
+from records.models import Changeset, Channel, Conflict, Record
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 
@@ -139,3 +142,96 @@ class ConflictFilterSet(django_filters.FilterSet):
         return queryset.filter(
             models.Q(record__reference__istartswith=value) | models.Q(record__name__icontains=value)
         )
+
+
+class ChangeFilterSet(django_filters.FilterSet):
+    """Filters of the changes page, each served by an index (see HISTORY_INDEXES).
+
+    Who: history_org_user. Channel: history_org_channel. Operation: history_changeset.
+    Field changed: the GIN index on changed_fields. Date: history_org_recent. Reason:
+    records.history.changes_reason_search. Menus are built lazily: a fragment that does
+    not render the form does not query them.
+    """
+
+    reason = django_filters.CharFilter(
+        method="filter_reason",
+        label="Reason",
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Words in the reason", "autocomplete": "off"}
+        ),
+    )
+    date = django_filters.DateFromToRangeFilter(
+        field_name="history_date", label="Date", widget=CompactDateRangeWidget()
+    )
+    channel = django_filters.ChoiceFilter(
+        field_name="channel", label="Channel", choices=Channel.choices, empty_label="Any channel"
+    )
+
+    class Meta:
+        model = Record.history.model
+        fields: list[str] = []
+
+    def __init__(self, data=None, queryset=None, *, organisation, **kwargs):
+        self.organisation = organisation
+        self.operations: list[int] = []  # the operations a reason search matched
+        super().__init__(data, queryset, **kwargs)
+        self.filters["user"] = django_filters.ChoiceFilter(
+            field_name="history_user", label="Who", empty_label="Anyone", choices=self._people
+        )
+        self.filters["field"] = django_filters.ChoiceFilter(
+            method="filter_field",
+            label="Field changed",
+            empty_label="Any field",
+            choices=self._fields,
+        )
+        self.filters["changeset"] = django_filters.ChoiceFilter(
+            field_name="changeset",
+            label="Operation",
+            empty_label="Any operation",
+            choices=self._operations,
+        )
+        order = ("reason", "user", "date", "field", "channel", "changeset")
+        self.filters = {name: self.filters[name] for name in order}
+        for filter_ in self.filters.values():
+            filter_.parent = self  # set by FilterSet.__init__ only for declared filters
+
+    def _people(self):
+        """Members of the organisation, and the data team (superusers), who may change it."""
+        people = (
+            User.objects.filter(
+                Q(memberships__organisation=self.organisation) | Q(is_superuser=True)
+            )
+            .distinct()
+            .order_by("first_name", "last_name", "username")
+        )
+        return [(str(person.pk), str(person)) for person in people]
+
+    def _fields(self):
+        register = selectors.register_for(self.organisation)
+        return [
+            *((core.name, core.label) for core in CORE_FIELDS),
+            ("deleted_at", "Restored (after a deletion)"),
+            *((f"extra.{key}", key) for key in register.extra_columns),
+        ]
+
+    def _operations(self):
+        """The latest operations, and the one asked for if it is older."""
+        recent = Changeset.objects.filter(organisation=self.organisation).order_by("-created_at")
+        wanted = (self.data or {}).get("changeset", "")
+        chosen = list(recent[:50])
+        if wanted.isdigit() and all(str(c.pk) != wanted for c in chosen):
+            chosen += list(recent.filter(pk=int(wanted)))
+        return [
+            (str(c.pk), f"#{c.pk} {c} ({timezone.localtime(c.created_at):%-d %b %Y})")
+            for c in chosen
+        ]
+
+    def filter_reason(self, queryset, name, value):
+        queryset, self.operations = history.changes_reason_search(
+            queryset, self.organisation, value
+        )
+        return queryset
+
+    def filter_field(self, queryset, name, value):
+        # `changed_fields @> ARRAY[value]`: the GIN index history_changed_fields.
+        return queryset.filter(changed_fields__contains=[value])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from django.contrib.postgres.search import SearchQuery
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.utils.functional import cached_property
 
 from accounts.models import Organisation
@@ -170,3 +171,39 @@ class CappedPaginator(Paginator):
 def conflicts_open(organisation: Organisation) -> QuerySet[Conflict]:
     """The organisation's unresolved conflicts (the partial index conflict_open)."""
     return Conflict.objects.filter(organisation=organisation, resolved_at__isnull=True)
+
+
+def deleted_records(organisation: Organisation) -> QuerySet[Record]:
+    """Return the organisation's deleted records, latest first, with who deleted them and why.
+
+    Ordered to walk the partial index records_deleted (organisation, deleted_at); who
+    and why come from each record's latest deletion in its history (index
+    history_record), as subqueries of the same query.
+    """
+    deletions = Record.history.model.objects.filter(id=OuterRef("pk"), history_type="-").order_by(
+        "-history_date"
+    )
+    author = Coalesce(
+        NullIf(
+            Trim(
+                Concat(
+                    "history_user__first_name",
+                    Value(" "),
+                    "history_user__last_name",
+                    output_field=CharField(),
+                )
+            ),
+            Value(""),
+        ),
+        "history_user__username",
+        "db_user",
+    )
+    return (
+        Record.objects.for_organisation(organisation)
+        .deleted()
+        .annotate(
+            deleted_reason=Subquery(deletions.values("history_change_reason")[:1]),
+            deleted_by=Subquery(deletions.annotate(author=author).values("author")[:1]),
+        )
+        .order_by("-deleted_at", "-id")
+    )

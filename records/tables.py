@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from records import history
 from records.fields import CORE_FIELDS, Kind
 from records.models import Conflict, Record
 
@@ -32,8 +35,6 @@ class StatusColumn(tables.Column):
 
 
 class MoneyColumn(tables.Column):
-    attrs = {"td": {"class": "num"}, "th": {"class": "num"}}
-
     def render(self, value):
         return f"£{value:,.2f}"
 
@@ -65,19 +66,24 @@ class FlagsColumn(tables.Column):
 def _column(core) -> tables.Column:
     orderable = core.name in SORTABLE
     order_by = (core.name, "id")
+    # A class per field, so that styles and tests do not count columns.
+    numeric = core.kind is Kind.DECIMAL
+    attrs = {
+        "td": {"class": f"num col-{core.name}" if numeric else f"col-{core.name}"},
+        "th": {"class": "num"} if numeric else {},
+    }
+    common = {"verbose_name": core.label, "orderable": orderable, "order_by": order_by}
     if core.name in ("reference", "name"):
-        return LinkColumn(verbose_name=core.label, orderable=orderable, order_by=order_by)
+        return LinkColumn(attrs=attrs, **common)
     if core.kind is Kind.CHOICE:
-        return StatusColumn(verbose_name=core.label, orderable=orderable, order_by=order_by)
-    if core.kind is Kind.DECIMAL:
-        return MoneyColumn(verbose_name=core.label, orderable=orderable, order_by=order_by)
+        return StatusColumn(attrs=attrs, **common)
+    if numeric:
+        return MoneyColumn(attrs=attrs, **common)
     if core.kind is Kind.DATE:
-        return tables.DateColumn(
-            verbose_name=core.label, orderable=orderable, order_by=order_by, format="j M Y"
-        )
+        return tables.DateColumn(attrs=attrs, format="j M Y", **common)
     if core.kind is Kind.URL:
-        return tables.URLColumn(verbose_name=core.label, orderable=False)
-    return tables.Column(verbose_name=core.label, orderable=orderable, order_by=order_by)
+        return tables.URLColumn(verbose_name=core.label, orderable=False, attrs=attrs)
+    return tables.Column(attrs=attrs, **common)
 
 
 # Columns shown in the browser (the record page shows every field).
@@ -93,23 +99,77 @@ BROWSE_COLUMNS = (
 )
 
 
+# The inputs of the bulk-edit bar's <form id="bulk-edit"> live in the table's rows.
+BULK_FORM_ID = "bulk-edit"
+
+
+class EditColumn(tables.Column):
+    """The button that turns a row into a form (the link opens the edit page without JS)."""
+
+    empty_values = ()
+
+    def render(self, record, table):
+        kwargs = {"org_slug": table.org_slug, "pk": record.pk}
+        return format_html(
+            '<a class="button button-small" href="{}" hx-get="{}" hx-target="closest tr" '
+            'aria-label="Edit {}">Edit</a>',
+            reverse("records:edit", kwargs=kwargs),
+            reverse("records:edit", kwargs=kwargs),
+            record.reference,
+        )
+
+
 class RecordTable(tables.Table):
+    """The browser's table; editors also get selection boxes and an inline Edit button."""
+
+    select = tables.CheckBoxColumn(
+        accessor="pk",
+        verbose_name="Select",
+        attrs={
+            "td__input": {"name": "ids", "form": BULK_FORM_ID, "aria-label": "Select"},
+            "th__input": {"data-select-all": "ids", "aria-label": "Select every row shown"},
+            "td": {"class": "select"},
+            "th": {"class": "select"},
+        },
+    )
     flags = FlagsColumn(verbose_name="", orderable=False, attrs={"td": {"class": "flags"}})
+    edit = EditColumn(verbose_name="", orderable=False, attrs={"td": {"class": "row-actions"}})
 
     class Meta:
         model = Record
         fields: tuple[str, ...] = ()
-        sequence = (*BROWSE_COLUMNS, "flags")
+        sequence = ("select", *BROWSE_COLUMNS, "flags", "edit")
         order_by = ("name",)
         empty_text = "No records match."
         attrs = {"class": "table records", "id": "records-table"}
+        # The id an inline edit targets (hx-target="closest tr" sends it as HX-Target).
+        row_attrs = {"id": lambda record: f"record-{record.pk}"}
 
-    def __init__(self, *args, org_slug: str, **kwargs):
+    def __init__(self, *args, org_slug: str, can_edit: bool = False, **kwargs):
         self.org_slug = org_slug
         columns = [
             (core.name, _column(core)) for core in CORE_FIELDS if core.name in BROWSE_COLUMNS
         ]
-        super().__init__(*args, extra_columns=columns, **kwargs)
+        exclude = () if can_edit else ("select", "edit")
+        super().__init__(*args, extra_columns=columns, exclude=exclude, **kwargs)
+
+
+class DeletedRecordTable(tables.Table):
+    """Deleted records, most recently deleted first, with who deleted them and why."""
+
+    reference = LinkColumn(verbose_name="Reference", orderable=False)
+    name = LinkColumn(verbose_name="Name", orderable=False)
+    deleted_at = tables.DateTimeColumn(verbose_name="Deleted", format="j M Y, H:i", orderable=False)
+    deleted_by = tables.Column(verbose_name="By", orderable=False, default="—")
+    deleted_reason = tables.Column(verbose_name="Reason", orderable=False, default="—")
+
+    class Meta:
+        empty_text = "No deleted records."
+        attrs = {"class": "table records deleted", "id": "deleted-table"}
+
+    def __init__(self, *args, org_slug: str, **kwargs):
+        self.org_slug = org_slug
+        super().__init__(*args, **kwargs)
 
 
 class ConflictTable(tables.Table):
@@ -168,3 +228,121 @@ class ConflictTable(tables.Table):
     def __init__(self, *args, org_slug: str, **kwargs):
         self.org_slug = org_slug
         super().__init__(*args, **kwargs)
+
+
+class ChangeDiffColumn(tables.Column):
+    """What a history row changed, field by field (old → new), from its own JSON."""
+
+    empty_values = ()
+
+    def render(self, record):
+        lines = history.change_lines(record.changes)
+        if record.history_type == "+":
+            return format_html(
+                '<span class="muted">{} field{} set</span>', len(lines), pluralize(len(lines))
+            )
+        return render_to_string("records/partials/change_diff.html", {"lines": lines})
+
+
+class ChangeRecordColumn(tables.Column):
+    """The record as the row saw it, linking to that row in the record's timeline."""
+
+    empty_values = ()
+
+    def render(self, record, table):
+        url = reverse("records:history", kwargs={"org_slug": table.org_slug, "pk": record.id})
+        return format_html(
+            '<a href="{}#entry-{}"><code>{}</code></a><br><span class="muted small">{}</span>',
+            url,
+            record.history_id,
+            record.reference,
+            record.name,
+        )
+
+
+class OperationColumn(tables.Column):
+    """The operation a row belongs to, linking to the changes page filtered to it."""
+
+    empty_values = ()
+
+    def render(self, record, table):
+        if record.changeset_id is None:
+            return "—"
+        query = f"?changeset={record.changeset_id}"
+        return format_html(
+            '<a href="{}" hx-get="{}" hx-target="closest [data-browse]" hx-push-url="true">{}</a>',
+            query,
+            query,
+            record.changeset,
+        )
+
+
+class UndoColumn(tables.Column):
+    empty_values = ()
+
+    def render(self, record, table):
+        if not history.undoable_fields(record):
+            return ""
+        url = reverse(
+            "records:undo",
+            kwargs={"org_slug": table.org_slug, "pk": record.id, "history_id": record.history_id},
+        )
+        return format_html(
+            '<a class="button button-small" href="{}" aria-label="Undo change {} of {}">Undo…</a>',
+            url,
+            record.history_id,
+            record.reference,
+        )
+
+
+class ChangeTable(tables.Table):
+    """Every change to an organisation's records, newest first.
+
+    Everything shown comes from the history row itself (it snapshots the record) and two
+    joins, its user and its changeset: no query per row.
+    """
+
+    when = tables.DateTimeColumn(
+        accessor="history_date",
+        verbose_name="When",
+        format="j M Y, H:i",
+        # sort_date is history_date, aliased by records.history.changes_in_order
+        # to steer the plan.
+        order_by=("sort_date", "history_id"),
+        attrs={"td": {"class": "nowrap"}},
+    )
+    record = ChangeRecordColumn(verbose_name="Record", orderable=False)
+    action = tables.Column(verbose_name="Change", orderable=False, empty_values=())
+    changes = ChangeDiffColumn(verbose_name="What changed", orderable=False)
+    who = tables.Column(verbose_name="Who", orderable=False, empty_values=())
+    channel = tables.Column(verbose_name="Channel", orderable=False)
+    operation = OperationColumn(verbose_name="Operation", orderable=False)
+    reason = tables.Column(verbose_name="Reason", orderable=False, empty_values=())
+    undo = UndoColumn(verbose_name="", orderable=False, attrs={"td": {"class": "row-actions"}})
+
+    class Meta:
+        order_by = ("-when",)
+        empty_text = "No changes match."
+        attrs = {"class": "table changes", "id": "changes-table"}
+        row_attrs = {"id": lambda record: f"change-{record.history_id}"}
+
+    def __init__(self, *args, org_slug: str, **kwargs):
+        self.org_slug = org_slug
+        super().__init__(*args, **kwargs)
+
+    def render_action(self, record):
+        action = history.entry_action(record)
+        return format_html('<span class="badge badge-change-{}">{}</span>', action.lower(), action)
+
+    def render_who(self, record):
+        return history.entry_author(record)
+
+    def render_channel(self, record):
+        return format_html(
+            '<span class="channel channel-{}">{}</span>',
+            record.channel,
+            record.get_channel_display(),
+        )
+
+    def render_reason(self, record):
+        return history.entry_reason(record) or "—"

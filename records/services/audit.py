@@ -43,16 +43,6 @@ class Audit:
             raise ValueError("Every change needs a reason.")
 
 
-def begin_audited_write() -> None:
-    """Tell the triggers that this transaction writes its own history rows (until it ends).
-
-    Prefer `audited()`, which also says when the audited writes end.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("Audited writes must run inside transaction.atomic().")
-    _set_audited("on")
-
-
 def _set_audited(value: str) -> str:
     """Set the flag for the rest of the transaction and return what it was."""
     with connection.cursor() as cursor:

@@ -67,6 +67,26 @@
     });
   });
 
+  // A header checkbox [data-select-all="ids"] ticks every row's box of its table, and
+  // the bulk-edit bar says how many rows are ticked.
+  function countTicked() {
+    var label = document.querySelector("[data-selected-count]");
+    if (!label) return;
+    var ticked = document.querySelectorAll('input[type=checkbox][name="ids"]:checked').length;
+    label.textContent = ticked ? ticked + " ticked" : label.getAttribute("data-none");
+  }
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest ? event.target.closest("[data-select-all]") : null;
+    if (all) {
+      var name = all.getAttribute("data-select-all");
+      all.closest("table").querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
+        box.checked = all.checked;
+      });
+    }
+    if (event.target.name === "ids" || all) countTicked();
+  });
+  document.addEventListener("htmx:afterSettle", countTicked);
+
   // Server events (HX-Trigger: {"flash": {"text": …, "level": …}}) become messages.
   document.addEventListener("flash", function (event) {
     showFlash(event.detail.text, event.detail.level || "success");

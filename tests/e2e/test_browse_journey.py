@@ -5,26 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from records.models import Record
 
 pytestmark = pytest.mark.e2e
-
-DEMO_PASSWORD = "e2e-demo-password"
-
-
-@pytest.fixture
-def demo(transactional_db):
-    call_command("seed_demo", "--rows", "600", "--password", DEMO_PASSWORD, verbosity=0)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.goto(base_url + "/")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def table_references(page: Page) -> list[str]:
@@ -32,9 +17,9 @@ def table_references(page: Page) -> list[str]:
 
 
 def test_a_viewer_searches_filters_sorts_pages_opens_a_record_and_comes_back(
-    page: Page, live_server, demo
+    page: Page, live_server, demo, log_in
 ):
-    log_in(page, live_server.url, "viewer")
+    log_in(page, "viewer")
     expect(page).to_have_url(re.compile(r"/o/demo/records/$"))
     expect(page.get_by_role("heading", name="Records")).to_be_visible()
     # The facets arrive after the table.

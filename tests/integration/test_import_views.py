@@ -212,7 +212,7 @@ def test_it_walks_an_editor_from_upload_to_applied(editor, acme, bob, run_jobs):
         {"reason": "", "mode": "upsert", "skip_invalid": "on"},
     )
     assert missing_reason.status_code == 422
-    assert "This field is required" in missing_reason.content.decode()
+    assert "Give a reason: it is kept in the history." in missing_reason.content.decode()
 
     confirmed = editor.post(
         reverse("records:import_apply", args=[acme.slug, run.pk]),
