@@ -548,3 +548,22 @@ def test_it_reads_a_stored_file_larger_than_one_storage_chunk(acme, bob):
     run = preview(acme, bob, content)
     assert run.status == Status.PREVIEWED, run.error
     assert run.counts["new"] == 16_000
+
+
+def test_it_does_not_take_an_invalid_row_for_a_missing_record_in_a_full_refresh(acme, bob):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = load(
+        acme, bob, [row("R1"), row("R2", income="lots")], mode="full_refresh", skip_invalid=True
+    )
+    assert (run.counts["invalid"], run.counts["removed"]) == (1, 0)
+    assert records(acme)["R2"].status == "registered"
+
+
+def test_it_refuses_both_rows_of_a_reference_given_twice_when_one_is_bad(acme, bob):
+    run = preview(acme, bob, csv_bytes([row("R1", income="lots"), row("R1"), row("R2")]))
+    assert (run.counts["invalid"], run.counts["new"]) == (2, 1)
+    assert set(run.issues.values_list("row", "column")) == {
+        (2, "income"),
+        (2, "reference"),
+        (3, "reference"),
+    }

@@ -83,13 +83,13 @@ class ImportSQL:
         # ON COMMIT DROP would wait for the outermost transaction.
         return (
             f"CREATE TEMP TABLE import_rows AS SELECT 0::integer AS row_number, {names}, extra, "
-            "source_hash, false AS unchanged FROM records_record WITH NO DATA"
+            "source_hash, false AS unchanged, false AS invalid FROM records_record WITH NO DATA"
         )
 
     def copy_staging(self) -> str:
         return (
             f"COPY import_rows (row_number, {', '.join(self.fields)}, extra, source_hash, "
-            "unchanged) FROM STDIN"
+            "unchanged, invalid) FROM STDIN"
         )
 
     # -- plan ---------------------------------------------------------------------
@@ -100,7 +100,7 @@ class ImportSQL:
         source_columns = "".join(f", s.{name} AS s_{name}" for name in present)
         old_columns = "".join(f", r.{core.name} AS o_{core.name}" for core in CORE_FIELDS)
         # Rows the fingerprint showed unchanged are not planned at all.
-        where_rows = "WHERE NOT s.unchanged" + (
+        where_rows = "WHERE NOT s.unchanged AND NOT s.invalid" + (
             " AND s.row_number IN (SELECT row_number FROM import_leftover)"
             if only_leftovers
             else ""
@@ -362,6 +362,7 @@ def stage(
     # An unchanged row is a line of COPY text with NULLs for everything it would not use,
     # written in batches: a third of the cost of write_row for each.
     nulls = "\\N\t" * len(sql.fields)
+    blanks = [None] * (len(sql.fields) - 1)
     unchanged: list[str] = []
     with _cursor() as cursor:
         cursor.execute(sql.create_staging())
@@ -374,7 +375,7 @@ def stage(
                 if known and known.get(hash(reference)) == fingerprint:
                     # Imported before from exactly these cells: nothing to parse or compare.
                     unchanged.append(
-                        f"{number}\t{_copy_text(reference)}\t{nulls}{fingerprint}\tt\n"
+                        f"{number}\t{_copy_text(reference)}\t{nulls}{fingerprint}\tt\tf\n"
                     )
                     if len(unchanged) == 2000:
                         copy.write("".join(unchanged))
@@ -383,6 +384,9 @@ def stage(
                     continue
                 values, problems = parser.parse(cells)
                 if values is None:
+                    # Staged with its reference only, so that a reference given twice is
+                    # refused on both rows even when one of them is bad for another reason.
+                    write_row([number, reference, *blanks, None, None, False, True])
                     result.invalid_rows += 1
                     for column, message in problems:
                         issues.writerow((number, column, message))
@@ -390,7 +394,7 @@ def stage(
                         if len(result.first_issues) < SAMPLE_SIZE:
                             result.first_issues.append((number, column, message))
                 else:
-                    write_row([number, *values, fingerprint, False])
+                    write_row([number, *values, fingerprint, False, False])
                 if progress is not None and result.rows % 5000 == 0:
                     progress(result.rows)
             copy.write("".join(unchanged))
@@ -453,21 +457,31 @@ def write_issues(run_id: int, issues: Iterable[tuple[int, str, str]]) -> None:
             copy.write_row((number, column[:255], message, run_id))
 
 
-def drop_duplicates(*, limit: int = SAMPLE_SIZE) -> tuple[int, list[tuple[int, str, str]]]:
-    """Remove rows whose reference appears more than once; return (rows removed, issues)."""
+def drop_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
+    """Refuse every row whose reference appears more than once.
+
+    Invalid rows stay staged (flagged): they are in the file, so a full refresh must
+    not take their records for missing ones.
+
+    Returns how many rows this made invalid that were not already, and the issues (one
+    for each row of a repeated reference, already invalid or not).
+    """
     with _cursor() as cursor:
         cursor.execute(
             """
             WITH repeated AS (
                 SELECT reference, array_agg(row_number ORDER BY row_number) AS numbers
-                  FROM import_rows GROUP BY reference HAVING count(*) > 1
+                  FROM import_rows WHERE reference <> ''
+                 GROUP BY reference HAVING count(*) > 1
             )
-            DELETE FROM import_rows s USING repeated d
+            UPDATE import_rows s SET invalid = true FROM repeated d
              WHERE s.reference = d.reference
-            RETURNING s.row_number, s.reference, d.numbers
+            RETURNING s.row_number, s.reference, d.numbers,
+                      (SELECT i.invalid FROM import_rows i WHERE i.row_number = s.row_number)
             """
         )
         rows = sorted(cursor.fetchall())
+    newly_invalid = sum(1 for *_, invalid in rows if not invalid)
     issues = [
         (
             number,
@@ -475,9 +489,9 @@ def drop_duplicates(*, limit: int = SAMPLE_SIZE) -> tuple[int, list[tuple[int, s
             f"“{reference}” appears more than once in the file (rows "
             f"{', '.join(str(n) for n in numbers[:10])}{'…' if len(numbers) > 10 else ''})",
         )
-        for number, reference, numbers in rows
+        for number, reference, numbers, _ in rows
     ]
-    return len(rows), issues
+    return newly_invalid, issues
 
 
 def drop_new_without_required(sql: ImportSQL) -> tuple[int, list[tuple[int, str, str]]]:
@@ -492,7 +506,8 @@ def drop_new_without_required(sql: ImportSQL) -> tuple[int, list[tuple[int, str,
     labels = ", ".join(core.label for core in missing)
     with _cursor() as cursor:
         cursor.execute(
-            "DELETE FROM import_rows s WHERE NOT EXISTS (SELECT 1 FROM records_record r "
+            "UPDATE import_rows s SET invalid = true WHERE NOT s.invalid "
+            "AND NOT EXISTS (SELECT 1 FROM records_record r "
             "WHERE r.organisation_id = %s AND r.reference = s.reference) "
             "RETURNING s.row_number, s.reference",
             [sql.organisation_id],
@@ -549,7 +564,8 @@ def plan_samples(sql: ImportSQL, *, limit: int = SAMPLE_SIZE) -> dict[str, list[
         "FROM import_rows s JOIN records_record r "
         f"ON r.organisation_id = {int(sql.organisation_id)} "
         "AND r.reference = s.reference "
-        "WHERE NOT EXISTS (SELECT 1 FROM import_plan p WHERE p.row_number = s.row_number) "
+        "WHERE NOT s.invalid "
+        "AND NOT EXISTS (SELECT 1 FROM import_plan p WHERE p.row_number = s.row_number) "
         "ORDER BY s.row_number LIMIT %s",
     }
     with _cursor() as cursor:
