@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from simple_history.admin import SimpleHistoryAdmin
 
 from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELD_NAMES, InvalidValue
 from records.models import Changeset, Channel, Conflict, ExportJob, ImportRun, Record, Register
+from records.services import imports
 from records.services.amend import StaleRecord, record_amend, record_create
+from records.spreadsheets import SpreadsheetError
 
 
 class RecordAdminForm(forms.ModelForm):
@@ -130,8 +133,65 @@ class ConflictAdmin(admin.ModelAdmin):
 
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
+    """Import runs; adding one here starts the same pipeline as the web and the command line.
+
+    The admin takes the file and the organisation; the run's page in the app then shows
+    the preview and asks for the reason and the mode, as for any import.
+    """
+
     list_display = ["id", "organisation", "filename", "status", "mode", "created_by", "created_at"]
-    list_filter = ["status", "mode"]
+    list_filter = ["status", "mode", "channel"]
+    readonly_fields = [f.name for f in ImportRun._meta.fields]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            return ImportUploadAdminForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organisation", "file"]
+        return super().get_fields(request, obj)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "POST":
+            form = ImportUploadAdminForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                try:
+                    run = imports.import_create(
+                        organisation=form.cleaned_data["organisation"],
+                        user=request.user,
+                        file=upload,
+                        filename=upload.name,
+                        channel=Channel.ADMIN,
+                    )
+                except SpreadsheetError as error:
+                    # Nothing was stored; back to the empty form, with the reason.
+                    messages.error(request, str(error))
+                    return redirect(request.path)
+                else:
+                    return redirect(
+                        "records:import_detail", org_slug=run.organisation.slug, pk=run.pk
+                    )
+        return super().add_view(request, form_url, extra_context)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ImportUploadAdminForm(forms.ModelForm):
+    file = forms.FileField(allow_empty_file=True, help_text="CSV or XLSX.")
+
+    class Meta:
+        model = ImportRun
+        fields = ["organisation"]
 
 
 @admin.register(ExportJob)

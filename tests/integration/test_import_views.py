@@ -369,3 +369,27 @@ def test_it_finds_a_bad_row_deep_in_the_file_during_the_check(editor, acme, exis
     assert run.status == Status.INVALID
     assert "Row 52 has 3 cells but the header has 2." in detail(editor, run).content.decode()
     unchanged(acme, existing)
+
+
+def test_the_admin_starts_the_same_pipeline(client_for, sam, acme, run_jobs):
+    admin = client_for(sam)
+    response = admin.post(
+        reverse("admin:records_importrun_add"),
+        {
+            "organisation": acme.pk,
+            "file": SimpleUploadedFile("register.csv", csv_bytes([row("R1")])),
+        },
+    )
+    run = latest_run(acme)
+    assert response["Location"] == reverse("records:import_detail", args=[acme.slug, run.pk])
+    assert (run.channel, run.created_by, run.status) == ("admin", sam, Status.PREVIEWING)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.counts["new"] == 1
+    refused = admin.post(
+        reverse("admin:records_importrun_add"),
+        {"organisation": acme.pk, "file": SimpleUploadedFile("x.csv", b"")},
+        follow=True,
+    )
+    assert "The file is empty." in refused.content.decode()
+    assert ImportRun.objects.count() == 1
