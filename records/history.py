@@ -30,6 +30,7 @@ from accounts.models import Organisation
 from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME
 from records.models import Changeset, Channel, Record
 from records.selectors import CappedPaginator, search_query
+from records.services.audit import diff, snapshot
 
 HistoricalRecord = Record.history.model
 
@@ -246,6 +247,20 @@ def change_lines(changes: Mapping[str, list]) -> list[ChangeLine]:
     return sorted(lines, key=order)
 
 
+def entry_changes(entry) -> dict[str, list[str]]:
+    """What a history row changed: its stored diff, or for a creation stored without one,
+    every value it was created with (its snapshot).
+
+    Imports and seeds create records a million at a time and leave a creation's diff
+    out: it repeats the snapshot beside it, and building it cost more than the insert.
+    """
+    if entry.changes or entry.history_type != "+":
+        return entry.changes
+    created = diff({}, snapshot(entry))
+    created.pop("deleted_at", None)
+    return created
+
+
 def undoable_fields(entry: HistoricalRecord) -> list[str]:
     """The keys of an update's changes that an undo can set back, in the entry's order.
 
@@ -288,7 +303,7 @@ def describe(entry) -> dict:
     """A history row as the templates show it: the row, its diff lines, what and who."""
     return {
         "entry": entry,
-        "lines": change_lines(entry.changes),
+        "lines": change_lines(entry_changes(entry)),
         "action": entry_action(entry),
         "author": entry_author(entry),
         "reason": entry_reason(entry),

@@ -236,7 +236,7 @@ class ChangeDiffColumn(tables.Column):
     empty_values = ()
 
     def render(self, record):
-        lines = history.change_lines(record.changes)
+        lines = history.change_lines(history.entry_changes(record))
         if record.history_type == "+":
             return format_html(
                 '<span class="muted">{} field{} set</span>', len(lines), pluralize(len(lines))

@@ -10,7 +10,7 @@ from django.db import connection
 from accounts.models import Organisation
 from records.fields import FIELD_NAMES
 from records.models import Channel
-from records.services.audit import audited, history_columns, sql_diff
+from records.services.audit import audited, history_columns
 from records.services.register import register_note, register_refresh_values
 
 STAGING_COLUMNS = (*FIELD_NAMES, "extra")
@@ -59,8 +59,8 @@ def records_seed(
                 history_type, history_user_id, history_change_reason, channel, changes,
                 changed_fields, db_user)
             SELECT {history_source}, now(), '+', %(user)s, %(reason)s, %(channel)s,
-                   d.changes, '{{}}', ''
-              FROM inserted AS i, LATERAL (SELECT {sql_diff(None, "i")} AS changes) AS d
+                   '{{}}', '{{}}', ''
+              FROM inserted AS i
             """,
             {
                 "org": organisation.pk,

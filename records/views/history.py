@@ -307,7 +307,7 @@ def _csv_rows(queryset) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
     for entry in queryset.iterator(chunk_size=2000):
-        lines = history.change_lines(entry.changes) or [None]
+        lines = history.change_lines(history.entry_changes(entry)) or [None]
         base = [
             timezone.localtime(entry.history_date).isoformat(),
             entry.id,

@@ -393,3 +393,12 @@ def test_the_admin_starts_the_same_pipeline(client_for, sam, acme, run_jobs):
     )
     assert "The file is empty." in refused.content.decode()
     assert ImportRun.objects.count() == 1
+
+
+def test_the_timeline_shows_what_an_imported_record_was_created_with(client_for, vera, acme, bob):
+    load(acme, bob, [row("R1", name="Bath Lido Trust", postcode="ba2 4aa")])
+    record = Record.objects.get(reference="R1")
+    page = client_for(vera).get(reverse("records:history", args=[acme.slug, record.pk]))
+    content = page.content.decode()
+    assert "Created" in content
+    assert "Bath Lido Trust" in content and "BA2 4AA" in content and "Monthly refresh" in content

@@ -220,8 +220,8 @@ class ImportSQL:
                     history_type, history_user_id, history_change_reason, channel,
                     changeset_id, changes, changed_fields, db_user)
                 SELECT {", ".join(f"i.{c}" for c in tracked)}, now(), '+', %(user)s, %(reason)s,
-                       %(channel)s, %(changeset)s, d.changes, '{{}}', ''
-                  FROM inserted AS i, LATERAL (SELECT {sql_diff(None, "i")} AS changes) AS d
+                       %(channel)s, %(changeset)s, '{{}}', '{{}}', ''
+                  FROM inserted AS i
             )
             DELETE FROM import_plan p USING inserted i
              WHERE p.record_id IS NULL AND p.reference = i.reference
