@@ -7,6 +7,7 @@ vera    viewer of Acme         sam      superuser (the data team)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -153,7 +154,8 @@ def run_jobs(db):
                 return ran
             for job_id, task_name, args in pending:
                 done.add(job_id)
-                app.tasks[task_name](**args)
+                # Django's connection hands jsonb back as text.
+                app.tasks[task_name](**(json.loads(args) if isinstance(args, str) else args))
                 ran += 1
 
     return run
