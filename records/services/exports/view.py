@@ -86,7 +86,14 @@ def records_view(
 
 
 def _check(filterset: RecordFilterSet, params: QueryDict) -> None:
-    known = set(filterset.form.fields) | {SORT_PARAMETER}
+    known = {SORT_PARAMETER}
+    for name, field in filterset.form.fields.items():
+        # A range is one form field and two parameters (income_min, income_max).
+        suffixes = getattr(field.widget, "suffixes", None)
+        if suffixes:
+            known.update(field.widget.suffixed(name, suffix) for suffix in suffixes)
+        else:
+            known.add(name)
     unknown = sorted(set(params) - known - set(PRESENTATION_PARAMETERS))
     errors = []
     if unknown:
