@@ -1,0 +1,67 @@
+"""What browser journeys share: a real background worker for the jobs their clicks queue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+
+def _database_url() -> str:
+    """The URL of the test database the live server uses (TCP or a socket directory)."""
+    db = connection.settings_dict
+    user = quote(db["USER"] or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host, port, name = db.get("HOST") or "", db.get("PORT") or "", quote(db["NAME"], safe="")
+    if host.startswith("/"):
+        query = f"?host={quote(host, safe='')}" + (f"&port={port}" if port else "")
+        return f"postgresql://{user}{password}@/{name}{query}"
+    return f"postgresql://{user}{password}@{host}{f':{port}' if port else ''}/{name}"
+
+
+@pytest.fixture
+def start_worker(live_server, transactional_db):
+    """Return a function that starts `manage.py procrastinate worker` on the test database.
+
+    The worker is a process of its own, as in production, reading the jobs that the live
+    server's requests queue (transactional_db: they are committed). Call it when the
+    journey wants jobs to run; it is stopped at teardown, before the database is flushed.
+    Its output is printed if the test fails (pytest shows captured output then).
+    """
+    started: list[tuple[subprocess.Popen, object]] = []
+
+    def start(*, queues: str = "") -> subprocess.Popen:
+        log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed at teardown
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "procrastinate", "worker", "--queues", queues],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append((process, log))
+        return process
+
+    yield start
+
+    for process, log in started:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.seek(0)
+        print(f"--- worker {process.pid} (exit {process.returncode}) ---\n{log.read()}")
+        log.close()
