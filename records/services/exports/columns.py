@@ -15,6 +15,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import Expression, F, Func, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -28,6 +29,8 @@ class CellKind(enum.Enum):
     TEXT = "text"
     NUMBER = "number"
     DATE = "date"
+    # A timestamp, as "YYYY-MM-DD HH:MM:SS" in settings.TIME_ZONE (a text cell).
+    DATETIME = "datetime"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,20 @@ class IsoDate(Func):
     output_field = TextField()
 
 
+class LocalDateTime(Func):
+    """A timestamp as local "YYYY-MM-DD HH:MM:SS" (what people read on the pages)."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        (value,) = self.get_source_expressions()
+        sql, params = compiler.compile(value)
+        return (
+            f"to_char(({sql}) AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI:SS')",
+            [*params, settings.TIME_ZONE],
+        )
+
+
 def cells_sql(queryset: QuerySet, columns: Sequence[Column], *, dates_as_text: bool) -> str:
     """Return a SELECT of one value per column, in the queryset's order, parameters inlined.
 
@@ -85,6 +102,8 @@ def cells_sql(queryset: QuerySet, columns: Sequence[Column], *, dates_as_text: b
             value = SpreadsheetText(column.value)
         elif column.kind is CellKind.DATE and dates_as_text:
             value = IsoDate(column.value)
+        elif column.kind is CellKind.DATETIME:
+            value = LocalDateTime(column.value)
         else:
             value = column.value
         values[f"export_c{index}"] = value

@@ -33,7 +33,16 @@ def stream_csv(
     """Yield a CSV of the queryset: the BOM and the header at once, then the rows in chunks.
 
     `progress`, if given, is called with the number of rows written so far, once a chunk.
-    Works for any queryset and columns (the records browser, the changes page, …).
+    Works for any queryset and columns, e.g. a page of history:
+
+        columns = [
+            Column("when", F("history_date"), CellKind.DATETIME),
+            Column("reference", F("reference")),
+            Column("reason", F("history_change_reason")),
+        ]
+        StreamingHttpResponse(stream_csv(queryset=changes, columns=columns), …)
+
+    Text is escaped against formulas; the queryset's filters and ORDER BY are kept.
     """
     yield BOM + header_line(columns)
     sql = cells_sql(queryset, columns, dates_as_text=True)
