@@ -372,6 +372,14 @@ def test_it_rejects_formulas_and_undoes_export_escaping(acme, bob):
     assert (record.name, record.extra["charity_type"]) == ("=SUM(A1)", "+44 20 7946 0000")
 
 
+def test_it_strips_a_postcode_that_came_escaped(acme, bob):
+    # An escaped cell is kept verbatim, but white space at either end of a postcode is
+    # noise: kept, it would read back from an export as a different (stripped) value.
+    load(acme, bob, [row("R1", postcode="'\tsw1a1aa"), row("R2", postcode="'\t")])
+    found = records(acme)
+    assert (found["R1"].postcode, found["R2"].postcode) == ("SW1A 1AA", "")
+
+
 # -- columns ---------------------------------------------------------------------------
 
 
