@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from urllib.parse import quote
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -14,15 +15,15 @@ from django.db import connection
 
 
 def _database_url() -> str:
-    """The URL of the test database the live server uses (TCP or a socket directory)."""
-    db = connection.settings_dict
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
-    host, port, name = db.get("HOST") or "", db.get("PORT") or "", quote(db["NAME"], safe="")
-    if host.startswith("/"):
-        query = f"?host={quote(host, safe='')}" + (f"&port={port}" if port else "")
-        return f"postgresql://{user}{password}@/{name}{query}"
-    return f"postgresql://{user}{password}@{host}{f':{port}' if port else ''}/{name}"
+    """The URL the suite was given (as settings read it), naming the test database instead.
+
+    Everything else (user, password, host, port, a socket directory in ?host=, options)
+    stays as configured, so the worker reaches the same server as the live server.
+    """
+    running = Path(settings.BASE_DIR) / ".data" / "database_url"
+    url = os.environ.get("DATABASE_URL") or running.read_text().strip()
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + quote(connection.settings_dict["NAME"])))
 
 
 @pytest.fixture
