@@ -85,7 +85,7 @@ def export_job(request: HttpRequest, pk: int) -> HttpResponse:
     exports.export_job_fail_if_dead(job=job)
     context = {
         "job": job,
-        "expired": exports.export_job_expired(job),
+        "expired": exports.export_job_expired(job=job),
         "running": job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING),
         "records_url": _records_url(request, job),
     }
@@ -105,7 +105,7 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     job = _organisation_job(request, pk)
     if job.status != ExportJob.Status.DONE:
         return redirect("records:export_job", org_slug=request.organisation.slug, pk=job.pk)
-    if exports.export_job_expired(job) or not job.file:
+    if exports.export_job_expired(job=job) or not job.file:
         # The periodic task deletes expired files; one followed before it runs goes now.
         exports.export_job_discard_file(job=job)
         context = {"job": job, "records_url": _records_url(request, job)}

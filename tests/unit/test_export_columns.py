@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.db.models import TextField, Value
 from django.db.models.sql import Query
+from django.http import QueryDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from records.fields import CORE_FIELDS, FIELD_NAMES
 from records.models import Record
 from records.resources import RecordResource, column_headers
+from records.services.exports import records_view, stream_csv
 from records.services.exports.columns import SpreadsheetText, record_columns
 from records.services.exports.xlsxfile import xml_text
 from records.services.imports.mapping import suggest_columns
@@ -94,6 +101,20 @@ def test_it_declares_the_same_columns_for_both_engines(acme, make_records):
     columns = record_columns(resource)
     assert [c.header for c in columns] == resource.get_export_headers()
     assert [c.header for c in columns][len(CORE_FIELDS) :] == ["trustees", "extra:Name"]
+
+
+@pytest.mark.django_db
+def test_it_writes_the_same_cells_as_django_import_export(acme, make_records):
+    make_records(
+        acme,
+        {"reference": "007", "name": "=1+1", "income": Decimal("-1.50"), "extra": {"k": "@x"}},
+        {"reference": "R2", "registered_on": dt.date(1999, 12, 31), "postcode": "OX1 2AB"},
+    )
+    register_note(organisation=acme, extra_columns=["k"])
+    view = records_view(organisation=acme, params=QueryDict(""))
+    ours = b"".join(stream_csv(queryset=view.queryset, columns=view.columns)).decode("utf-8-sig")
+    theirs = RecordResource(organisation=acme).export(view.queryset).csv
+    assert list(csv.reader(io.StringIO(ours))) == list(csv.reader(io.StringIO(theirs)))
 
 
 # -- the escaping, in SQL and in Python ---------------------------------------------

@@ -133,7 +133,7 @@ def export_job_fail_if_dead(*, job: ExportJob, now: dt.datetime | None = None) -
     return bool(updated)
 
 
-def export_job_expired(job: ExportJob, *, now: dt.datetime | None = None) -> bool:
+def export_job_expired(*, job: ExportJob, now: dt.datetime | None = None) -> bool:
     """Tell whether a finished job's download link has expired."""
     return job.expires_at is not None and (now or timezone.now()) >= job.expires_at
 
