@@ -166,7 +166,9 @@ class CoreField:
         raise InvalidValue(f"“{text}” is not one of: {allowed}")
 
     def _postcode(self, text: str) -> str:
-        text = _SPACES.sub(" ", text.upper())
+        # Stripped here too: an escaped cell ("'\tsw1a1aa", how an export writes a tab
+        # in front) reaches this unstripped, and a postcode has no use for the space.
+        text = _SPACES.sub(" ", text.upper()).strip()
         if match := _UK_POSTCODE.match(text):
             text = f"{match[1]} {match[2]}"
         return self._text(text)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from procrastinate.contrib.django import app
 
-from records.models import ImportRun
-from records.services import imports
+from records.models import ExportJob, ImportRun
+from records.services import exports, imports
 
 
 @app.task(queue="imports", name="records.import_preview")
@@ -18,3 +18,17 @@ def import_preview_job(run_id: int) -> None:
 def import_apply_job(run_id: int) -> None:
     """Apply a confirmed import in one transaction."""
     imports.import_apply(run=ImportRun.objects.get(pk=run_id))
+
+
+@app.task(queue="exports", name="records.export_run")
+def export_run_job(job_id: int) -> None:
+    """Write a large XLSX export and store it for download."""
+    exports.export_job_run(job=ExportJob.objects.get(pk=job_id))
+
+
+# Expired download links are also refused (410) when followed; this frees their space.
+@app.periodic(cron="*/15 * * * *", periodic_id="records.export_expire")
+@app.task(queue="exports", name="records.export_expire")
+def export_expire_job(timestamp: int) -> None:
+    """Delete the files of exports whose download link has expired."""
+    exports.export_jobs_expire()

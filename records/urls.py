@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from records.views import browse, conflicts, edit, history, imports
+from records.views import browse, conflicts, edit, export, history, imports
 
 app_name = "records"
 
@@ -45,4 +45,8 @@ urlpatterns = [
     path("changes/", history.change_list, name="changes"),
     path("changes/chart/", history.change_chart, name="changes_chart"),
     path("changes/export/", history.change_export, name="changes_export"),
+    path("records/export.csv", export.record_export_csv, name="export_csv"),
+    path("records/export.xlsx", export.record_export_xlsx, name="export_xlsx"),
+    path("exports/<int:pk>/", export.export_job, name="export_job"),
+    path("exports/<int:pk>/download/", export.export_download, name="export_download"),
 ]

@@ -86,6 +86,32 @@
     if (event.target.name === "ids" || all) countTicked();
   });
   document.addEventListener("htmx:afterSettle", countTicked);
+  // Links and forms marked data-current-query (the downloads of the records view) carry
+  // the query of the view in the address bar, which htmx changes in place as filters,
+  // sort and pages change: they take it up then, and again as they are followed.
+  function withCurrentQuery(url) {
+    var target = new URL(url, window.location.href);
+    target.search = window.location.search;
+    return target.href;
+  }
+  function followCurrentQuery() {
+    document.querySelectorAll("a[data-current-query]").forEach(function (link) {
+      link.href = withCurrentQuery(link.href);
+    });
+    document.querySelectorAll("form[data-current-query]").forEach(function (form) {
+      form.action = withCurrentQuery(form.action);
+    });
+  }
+  ["htmx:pushedIntoHistory", "htmx:replacedInHistory", "htmx:historyRestore"].forEach(function (name) {
+    document.addEventListener(name, followCurrentQuery);
+  });
+  window.addEventListener("popstate", followCurrentQuery);
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-current-query]")) followCurrentQuery();
+  }, true);
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches("form[data-current-query]")) followCurrentQuery();
+  }, true);
 
   // Server events (HX-Trigger: {"flash": {"text": …, "level": …}}) become messages.
   document.addEventListener("flash", function (event) {

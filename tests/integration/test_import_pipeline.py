@@ -176,6 +176,22 @@ def test_it_records_a_conflict_when_the_source_moves_under_an_amendment(acme, bo
     assert (conflict.old_source, conflict.new_source) == ("Charity R1", "Newer source name")
 
 
+def test_it_sees_no_conflict_when_the_source_comes_round_to_the_amendment(acme, bob, alice):
+    # What importing an export of the register brings: the amended value as the source.
+    load(acme, bob, [row("R1")])
+    amend(records(acme)["R1"], alice, name="Hand-corrected name")
+    run = load(acme, bob, [row("R1", name="Hand-corrected name")])
+    assert run.counts == run.counts | {"changed": 0, "conflicting": 0, "unchanged": 1}
+    assert not Conflict.objects.exists()
+    record = records(acme)["R1"]
+    assert record.name == "Hand-corrected name"
+    # The amendment stands, still remembering the value it replaced: when the source
+    # goes back to that, nothing moved under the person; when it moves on, it conflicts.
+    assert record.amendments["name"]["source"] == "Charity R1"
+    assert load(acme, bob, [row("R1")]).counts["conflicting"] == 0
+    assert load(acme, bob, [row("R1", name="Another name")]).counts["conflicting"] == 1
+
+
 def test_it_previews_conflicts_with_what_each_side_says(acme, bob, alice):
     load(acme, bob, [row("R1")])
     amend(records(acme)["R1"], alice, name="Hand-corrected name")
@@ -261,6 +277,14 @@ def test_it_rejects_formulas_and_undoes_export_escaping(acme, bob):
     apply(run, bob, skip_invalid=True)
     record = records(acme)["R2"]
     assert (record.name, record.extra["charity_type"]) == ("=SUM(A1)", "+44 20 7946 0000")
+
+
+def test_it_strips_a_postcode_that_came_escaped(acme, bob):
+    # An escaped cell is kept verbatim, but white space at either end of a postcode is
+    # noise: kept, it would read back from an export as a different (stripped) value.
+    load(acme, bob, [row("R1", postcode="'\tsw1a1aa"), row("R2", postcode="'\t")])
+    found = records(acme)
+    assert (found["R1"].postcode, found["R2"].postcode) == ("SW1A 1AA", "")
 
 
 # -- columns ---------------------------------------------------------------------------

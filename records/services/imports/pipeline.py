@@ -133,9 +133,13 @@ class ImportSQL:
         )
         old_values = [f"m.o_{core.name} AS old_{core.name}" for core in CORE_FIELDS]
         old_values.append("m.o_extra AS old_extra")
+        # A source that moved to the very value the person chose is no conflict: keeping
+        # the amendment and accepting the source would give the same value. (It is what
+        # importing an export of the register brings: amended values as the source.)
         conflict_flags = [
             f"(m.id IS NOT NULL AND m.amendments ? '{name}' AND "
-            f"(m.amendments -> '{name}' ->> 'source') <> {sql_text(name, 'm', 's_')}) AS c_{name}"
+            f"(m.amendments -> '{name}' ->> 'source') <> {sql_text(name, 'm', 's_')} AND "
+            f"{sql_text(name, 'm', 's_')} <> {sql_text(name, 'm', 'o_')}) AS c_{name}"
             for name in present
         ]
         source_texts = [f"{sql_text(name, 'm', 's_')} AS src_{name}" for name in present]
