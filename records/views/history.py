@@ -4,7 +4,6 @@ CSV), and managers putting things right (revert to a version, undo a change).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Iterator
 
@@ -24,7 +23,7 @@ from records.charts import changes_chart
 from records.filters import ChangeFilterSet
 from records.forms import ReasonForm, UndoForm
 from records.models import Record
-from records.services import revert
+from records.services import exports, revert
 from records.services.audit import diff, snapshot
 from records.tables import ChangeTable
 from records.views.browse import PAGE_SIZES, per_page
@@ -292,20 +291,8 @@ CSV_HEADER = [
 ]
 
 
-def _csv_cell(value: object) -> str:
-    """Escape what a spreadsheet would run as a formula (= + - @, tab, CR at the start)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(queryset) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
+def _csv_rows(queryset) -> Iterator[list]:
+    """One line per field changed, so that a spreadsheet can filter and pivot them."""
     for entry in queryset.iterator(chunk_size=2000):
         lines = history.change_lines(history.entry_changes(entry)) or [None]
         base = [
@@ -322,10 +309,9 @@ def _csv_rows(queryset) -> Iterator[str]:
             history.entry_reason(entry),
             entry.version,
         ]
-        # One line per field changed, so that a spreadsheet can filter and pivot them.
         for line in lines:
             middle = [line.label, line.old, line.new] if line else ["", "", ""]
-            yield writer.writerow([_csv_cell(value) for value in (*base, *middle, *tail)])
+            yield [*base, *middle, *tail]
 
 
 @organisation_view(Role.MANAGER)
@@ -336,7 +322,8 @@ def change_export(request: HttpRequest) -> HttpResponse:
     # No LIMIT here: the planner collects and sorts the matches by itself.
     queryset = filterset.qs.order_by("-history_date", "-history_id")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
-    filename = f"changes-{request.organisation.slug}-{stamp}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    rows = exports.stream_csv_rows(header=CSV_HEADER, rows=_csv_rows(queryset))
+    response = StreamingHttpResponse(rows, content_type=exports.CSV_CONTENT_TYPE)
+    filename = f"{request.organisation.slug}-changes-{stamp}.csv"
+    response["Content-Disposition"] = exports.content_disposition(filename)
     return response

@@ -324,7 +324,11 @@ def test_it_escapes_formulas_in_the_csv(manager, acme, trust, bob):
     record_amend(
         record=trust, values={"name": '=HYPERLINK("x")'}, reason="+1 evil", by=bob, version=1
     )
-    body = b"".join(manager.get(url("changes_export", acme)).streaming_content).decode()
+    response = manager.get(url("changes_export", acme))
+    assert response["Content-Disposition"].startswith('attachment; filename="acme-changes-')
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbf")  # the export's BOM: Excel reads it as UTF-8
+    body = raw.decode("utf-8-sig")
     assert "'=HYPERLINK" in body and "'+1 evil" in body
 
 

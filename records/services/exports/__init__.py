@@ -2,6 +2,7 @@
 
     records_view        the browser's filters, search and sort → queryset and columns
     stream_csv          CSV bytes straight from PostgreSQL (COPY … TO STDOUT), in chunks
+    stream_csv_rows     the same for rows put together in Python (the changes page)
     export_csv          the same, into a file
     export_xlsx         an XLSX whose rows PostgreSQL writes, into a file
     export_job_create   an XLSX too large for a request, queued for a worker
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from records.services.exports.columns import CellKind, Column, record_columns
 from records.services.exports.csvfile import CONTENT_TYPE as CSV_CONTENT_TYPE
-from records.services.exports.csvfile import export_csv, stream_csv
+from records.services.exports.csvfile import export_csv, stream_csv, stream_csv_rows
 from records.services.exports.jobs import (
     export_job_create,
     export_job_discard_file,
@@ -53,4 +54,5 @@ __all__ = [
     "record_columns",
     "records_view",
     "stream_csv",
+    "stream_csv_rows",
 ]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from django.db import connections
 from django.db.models import QuerySet
 
 from records.services.exports.columns import Column, cells_sql
+from records.spreadsheets.formulas import escape_formula
 
 # Excel reads a CSV as UTF-8 only when it starts with a byte order mark; the importer
 # skips it.
@@ -102,3 +103,26 @@ def header_line(columns: Sequence[Column]) -> bytes:
         [column.header for column in columns]
     )
     return text.getvalue().encode()
+
+
+def stream_csv_rows(*, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
+    """Yield a CSV of rows computed in Python, the way stream_csv yields one from SQL.
+
+    The same BOM, the same chunks of about 64 KB, and every cell escaped against formulas
+    as the export escapes them (and the importer undoes), for pages whose rows need Python
+    to put together (the changes page's one line per field changed).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    yield BOM + buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
+    for row in rows:
+        writer.writerow([escape_formula("" if cell is None else str(cell)) for cell in row])
+        if buffer.tell() >= CHUNK_BYTES:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
