@@ -306,7 +306,13 @@ class ImportConfirmForm(forms.Form):
 
 
 class ConflictResolveForm(forms.Form):
-    resolution = forms.ChoiceField(choices=Conflict.Resolution.choices, widget=forms.RadioSelect)
+    resolution = forms.ChoiceField(
+        choices=[
+            (Conflict.Resolution.KEEP, "Keep the amendment"),
+            (Conflict.Resolution.ACCEPT, "Accept the source value"),
+        ],
+        widget=forms.RadioSelect,
+    )
     reason = reason_field()
     selected = forms.ModelMultipleChoiceField(queryset=Conflict.objects.none(), required=False)
     all_matching = forms.BooleanField(required=False)
