@@ -228,8 +228,8 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     if staged.rows == 0:
         raise SpreadsheetError("The file has a header row but no data rows.")
     progress.report("Comparing with the register", 65, processed=staged.rows, force=True)
-    duplicates, duplicate_issues = pipeline.drop_duplicates()
-    missing, missing_issues = pipeline.drop_new_without_required(sql)
+    duplicates, duplicate_issues = pipeline.refuse_duplicates()
+    missing, missing_issues = pipeline.refuse_new_without_required(sql)
     extra_issues = duplicate_issues + missing_issues
     if extra_issues and issues_to is not None:
         pipeline.write_issues(issues_to, extra_issues)

@@ -18,7 +18,6 @@ Column names in the SQL come from CORE_FIELDS, never from the file; values are b
 from __future__ import annotations
 
 import csv
-import io
 import json
 import tempfile
 from collections.abc import Callable, Iterable
@@ -405,7 +404,7 @@ def stage(
         result.staged = result.rows - result.invalid_rows
         if issues_to is not None and result.issues:
             spool.seek(0)
-            _copy_issues(cursor, spool, issues_to)
+            write_issues(issues_to, ((int(n), c, m) for n, c, m in csv.reader(spool)))
         cursor.execute("ANALYZE import_rows")
     spool.close()
     return result
@@ -442,15 +441,8 @@ def _known_fingerprints(organisation_id: int) -> dict[int, int]:
     return known
 
 
-def _copy_issues(cursor, spool: io.TextIOBase, run_id: int) -> None:
-    with cursor.cursor.copy(
-        'COPY records_importissue (row, "column", message, run_id) FROM STDIN'
-    ) as copy:
-        for number, column, message in csv.reader(spool):
-            copy.write_row((int(number), column[:255], message, run_id))
-
-
 def write_issues(run_id: int, issues: Iterable[tuple[int, str, str]]) -> None:
+    """COPY (row, column, message) problems into ImportIssue."""
     with (
         _cursor() as cursor,
         cursor.cursor.copy(
@@ -461,7 +453,7 @@ def write_issues(run_id: int, issues: Iterable[tuple[int, str, str]]) -> None:
             copy.write_row((number, column[:255], message, run_id))
 
 
-def drop_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
+def refuse_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
     """Refuse every row whose reference appears more than once.
 
     Invalid rows stay staged (flagged): they are in the file, so a full refresh must
@@ -498,8 +490,12 @@ def drop_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
     return newly_invalid, issues
 
 
-def drop_new_without_required(sql: ImportSQL) -> tuple[int, list[tuple[int, str, str]]]:
-    """New records need every required field; remove those the file cannot give one."""
+def refuse_new_without_required(sql: ImportSQL) -> tuple[int, list[tuple[int, str, str]]]:
+    """Refuse new records the file cannot give every required field.
+
+    (Status is required of a cell, but a file without a status column leaves new
+    records at the declared default.)
+    """
     missing = [
         core
         for core in CORE_FIELDS
