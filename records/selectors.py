@@ -151,7 +151,9 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _capped(self) -> int:
-        return self.queryset[: self.cap + 1].count()
+        # Count primary keys without the ordering: the page's ORDER BY would make
+        # PostgreSQL sort the capped subquery before counting it.
+        return self.queryset.order_by().values("pk")[: self.cap + 1].count()
 
     @cached_property
     def count(self) -> int:
