@@ -511,6 +511,40 @@ def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(ac
     assert len(records(acme)) == 51
 
 
+# -- planning -----------------------------------------------------------------------------
+
+
+def _manual_analyses() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'records_record'::regclass"
+        )
+        return cursor.fetchone()[0]
+
+
+def _flush_statistics() -> None:
+    # Table statistics reach the shared counters when a backend goes idle; force it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_register_that_changed_a_lot_is_analysed_before_an_import_is_planned(
+    acme, bob, make_records, monkeypatch
+):
+    # Unanalysed, a register that just grew looks like "one row" to the planner, and
+    # the import's joins with the staged file become quadratic.
+    monkeypatch.setattr(pipeline, "STALE_STATISTICS_ROWS", 20)
+    make_records(acme, *({"reference": f"R{i}"} for i in range(30)))
+    _flush_statistics()
+    before = _manual_analyses()
+    preview(acme, bob, csv_bytes([row("R1")]))
+    assert _manual_analyses() == before + 1
+
+    preview(acme, bob, csv_bytes([row("R2")]))  # nothing changed since: no second ANALYZE
+    assert _manual_analyses() == before + 1
+
+
 # -- spreadsheets -------------------------------------------------------------------------
 
 
