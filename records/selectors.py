@@ -53,12 +53,20 @@ def search_query(text: str) -> SearchQuery | None:
     return SearchQuery(raw, search_type="raw", config="simple")
 
 
+# The annotation records_search filters on; its presence tells a queryset is searched.
+SEARCHED = "search_document"
+
+
 def records_search(queryset: QuerySet[Record], text: str) -> QuerySet[Record]:
     query = search_query(text)
     if query is None:
         return queryset
     # The same expression as the GIN index records_search, so the planner uses it.
-    return queryset.annotate(search_document=SEARCH_DOCUMENT).filter(search_document=query)
+    return queryset.annotate(**{SEARCHED: SEARCH_DOCUMENT}).filter(**{SEARCHED: query})
+
+
+def is_searched(queryset: QuerySet[Record]) -> bool:
+    return SEARCHED in queryset.query.annotations
 
 
 def with_open_conflicts(queryset: QuerySet[Record]) -> QuerySet[Record]:

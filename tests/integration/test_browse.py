@@ -182,6 +182,23 @@ def test_it_sorts(viewer, acme, register, sort, expected):
     assert references(browse(viewer, acme, sort=sort)) == expected
 
 
+@pytest.mark.parametrize(
+    "sort", ["name", "-name", "income", "-income", "registered_on", "-registered_on", "reference"]
+)
+def test_it_sorts_search_results_as_it_sorts_everything(
+    viewer, acme, register, make_records, sort
+):
+    # While searching, the page sorts the matches itself rather than walk the column's
+    # index (records/tables.py): the order must be the same, blanks included.
+    make_records(acme, {"reference": "REF-9", "name": "Oxford Blank Trust"})
+    found = set(references(browse(viewer, acme, q="oxford")))
+    assert len(found) > 1
+    everything = references(browse(viewer, acme, sort=sort))
+    assert references(browse(viewer, acme, q="oxford", sort=sort)) == [
+        reference for reference in everything if reference in found
+    ]
+
+
 def test_it_sorts_ties_stably_across_pages(viewer, acme, make_records):
     make_records(acme, *({"reference": f"REF-T{i:02d}", "name": "Same Name"} for i in range(30)))
     first = references(browse(viewer, acme, sort="name", per_page=25))
