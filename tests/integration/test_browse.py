@@ -185,9 +185,7 @@ def test_it_sorts(viewer, acme, register, sort, expected):
 @pytest.mark.parametrize(
     "sort", ["name", "-name", "income", "-income", "registered_on", "-registered_on", "reference"]
 )
-def test_it_sorts_search_results_as_it_sorts_everything(
-    viewer, acme, register, make_records, sort
-):
+def test_it_sorts_search_results_as_it_sorts_everything(viewer, acme, register, make_records, sort):
     # While searching, the page sorts the matches itself rather than walk the column's
     # index (records/tables.py): the order must be the same, blanks included.
     make_records(acme, {"reference": "REF-9", "name": "Oxford Blank Trust"})
