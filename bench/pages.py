@@ -234,7 +234,9 @@ def record_requests(org: Organisation, page: str) -> list[tuple[str, str, str | 
     """Records with the longest histories, one with a conflict, and a plain one."""
     records = Record.objects.filter(organisation=org)
     busiest = (
-        Record.history.filter(organisation_id=org.pk, history_date__gte=dt.date(2000, 1, 1))
+        Record.history.filter(
+            organisation_id=org.pk, history_date__gte=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        )
         .values("id")
         .annotate(n=Count("history_id"))
         .order_by("-n", "id")[:3]
