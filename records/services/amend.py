@@ -10,7 +10,8 @@ all when nothing changed. records/services/revert.py builds on the same three st
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -130,6 +131,22 @@ def refuse_deleted(record: Record) -> None:
         raise ValidationError("This record is deleted: restore it before changing it.")
 
 
+@contextmanager
+def record_editing(record: Record, *, version: int | None, audit: Audit) -> Iterator[Record]:
+    """Lock a live record for a change by hand; on the way out, save it with its history.
+
+    The caller changes the locked record inside the block (record_set for core fields);
+    if that changed nothing, nothing is written. An error in the block changes nothing.
+    """
+    with audited():
+        locked = record_lock(record, version=version)
+        refuse_deleted(locked)
+        before = snapshot(locked)
+        yield locked
+        if record_write(locked, before=before, audit=audit):
+            note_values(locked)
+
+
 def record_create(
     *,
     organisation: Organisation,
@@ -192,13 +209,8 @@ def record_amend(
     value is already the one given are left alone. Returns the record as saved.
     """
     audit = Audit(user=by, reason=reason, channel=channel)
-    with audited():
-        locked = record_lock(record, version=version)
-        refuse_deleted(locked)
-        before = snapshot(locked)
+    with record_editing(record, version=version, audit=audit) as locked:
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
-        if record_write(locked, before=before, audit=audit):
-            note_values(locked)
     return locked
 
 

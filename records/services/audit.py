@@ -15,6 +15,7 @@ import itself.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,12 +101,17 @@ def changed_fields(changes: Mapping[str, Any], history_type: str) -> list[str]:
     return sorted(changes) if history_type == "~" else []
 
 
-def history_write(
-    record: Record, *, audit: Audit, changes: dict[str, list[str]], history_type: str = "~"
+def history_row(
+    record: Record,
+    *,
+    audit: Audit,
+    changes: dict[str, list[str]],
+    history_type: str = "~",
+    at: dt.datetime | None = None,
 ) -> HistoricalRecord:
-    """Write one history row for a record the caller has just saved."""
-    row = HistoricalRecord(
-        history_date=timezone.now(),
+    """The (unsaved) history row of a record the caller has just saved."""
+    return HistoricalRecord(
+        history_date=at or timezone.now(),
         history_type=history_type,
         history_user=audit.user,
         history_change_reason=audit.reason,
@@ -118,6 +124,13 @@ def history_write(
             for field in HistoricalRecord.tracked_fields
         },
     )
+
+
+def history_write(
+    record: Record, *, audit: Audit, changes: dict[str, list[str]], history_type: str = "~"
+) -> HistoricalRecord:
+    """Write one history row for a record the caller has just saved."""
+    row = history_row(record, audit=audit, changes=changes, history_type=history_type)
     row.save(force_insert=True)
     return row
 
@@ -128,17 +141,7 @@ def history_write_many(
     """Write history rows for many saved records at once: (record, changes, history_type)."""
     now = timezone.now()
     objs = [
-        HistoricalRecord(
-            history_date=now,
-            history_type=history_type,
-            history_user=audit.user,
-            history_change_reason=audit.reason,
-            channel=audit.channel,
-            changeset=audit.changeset,
-            changes=changes,
-            changed_fields=changed_fields(changes, history_type),
-            **{f.attname: getattr(record, f.attname) for f in HistoricalRecord.tracked_fields},
-        )
+        history_row(record, audit=audit, changes=changes, history_type=history_type, at=now)
         for record, changes, history_type in rows
     ]
     HistoricalRecord.objects.bulk_create(objs, batch_size=2000)

@@ -15,14 +15,8 @@ from django.utils import timezone
 from records.fields import AMENDABLE_FIELDS, FIELDS_BY_NAME, InvalidValue
 from records.history import EXTRA_PREFIX, undoable_fields
 from records.models import Channel, Record
-from records.services.amend import (
-    note_values,
-    record_lock,
-    record_set,
-    record_write,
-    refuse_deleted,
-)
-from records.services.audit import Audit, audited, snapshot
+from records.services.amend import record_editing, record_set
+from records.services.audit import Audit
 
 HistoricalRecord = Record.history.model
 
@@ -44,15 +38,10 @@ def record_revert(
     """Set a record's fields and extra columns back to what they were after `entry`."""
     _check_entry(record, entry)
     audit = Audit(user=by, reason=reason, channel=channel)
-    with audited():
-        locked = record_lock(record, version=version)
-        refuse_deleted(locked)
-        before = snapshot(locked)
+    with record_editing(record, version=version, audit=audit) as locked:
         values = {name: getattr(entry, name) for name in AMENDABLE_FIELDS}
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
         locked.extra = dict(entry.extra or {})
-        if record_write(locked, before=before, audit=audit):
-            note_values(locked)
     return locked
 
 
@@ -88,10 +77,7 @@ def record_undo(
         except InvalidValue as error:
             raise ValidationError(f"{core.label} cannot go back to “{old}”: it {error}.") from None
     audit = Audit(user=by, reason=reason, channel=channel)
-    with audited():
-        locked = record_lock(record, version=version)
-        refuse_deleted(locked)
-        before = snapshot(locked)
+    with record_editing(record, version=version, audit=audit) as locked:
         record_set(locked, values, audit=audit, at=timezone.now().isoformat())
         if extra:
             updated = dict(locked.extra)
@@ -102,6 +88,4 @@ def record_undo(
                 else:
                     updated[key] = old
             locked.extra = updated
-        if record_write(locked, before=before, audit=audit):
-            note_values(locked)
     return locked
