@@ -1,4 +1,4 @@
-"""One import or export, alone in a fresh process, so its peak memory is its own.
+"""One import, export or load run, alone in a fresh process (so its peak memory is its own).
 
 `python -m bench.child '{"task": "import", …}'` prints one line of JSON: the task's
 timings, the rows it handled and the process's peak resident memory (ru_maxrss). The
@@ -93,7 +93,14 @@ def run_familiar_export(*, org: str, format: str, rows: int) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": len(dataset), "size": len(content)}
 
 
+def run_load(*, port: int, clients: int, seconds: float) -> dict:
+    from bench.load import generate  # noqa: PLC0415
+
+    return generate(port, clients, seconds)
+
+
 TASKS = {
+    "load": run_load,
     "import": run_import,
     "export": run_export,
     "familiar-import": run_familiar_import,

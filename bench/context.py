@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +46,3 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(fraction * len(ordered)))
     return ordered[rank - 1]
-
-
-def repeat(times: int, measure: Callable[[], float]) -> list[float]:
-    return [measure() for _ in range(times)]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)

@@ -77,7 +77,8 @@ def build(scale: Scale, files: Path, log=print) -> dict:
     for refresh in (1, 2):
         log(f"  refresh {refresh} through the import pipeline")
         path = source_file(files, scale.rows, refreshes=refresh)
-        run = import_file(bench, manager, path, reason=f"Monthly refresh {refresh} from source")
+        reason = f"Monthly refresh {refresh} from source"
+        run, _ = timed_import(bench, manager, path, reason=reason)
         if run.status != ImportRun.Status.APPLIED:
             raise RuntimeError(f"refresh {refresh} did not apply: {run.error}")
         marks[f"refresh{refresh}"] = _last_history_id()
@@ -96,13 +97,9 @@ def build(scale: Scale, files: Path, log=print) -> dict:
     }
 
 
-def import_file(organisation, user, path: Path, *, reason: str, channel=Channel.CLI):
-    """Import a file through the whole pipeline, in this process: create, preview, apply."""
-    return timed_import(organisation, user, path, reason=reason, channel=channel)[0]
-
-
 def timed_import(organisation, user, path: Path, *, reason: str, channel=Channel.CLI):
-    """import_file, and the seconds each step took (upload, preview, apply)."""
+    """Import a file through the whole pipeline in this process (upload, preview, apply);
+    return the run and the seconds each step took."""
     seconds = {}
     started = time.perf_counter()
     with open(path, "rb") as handle:

@@ -6,7 +6,7 @@ so by X-Forwarded-Proto). Each client logs in through the login form, opens the 
 page, then changes filters as a person would: mostly the HTMX requests that swap the
 results in place, sometimes a full page load, each with a varied filter, search, sort
 or page, one after another without pause, for 30 seconds. The load generator is threads
-with keep-alive connections in a process of its own.
+with keep-alive connections in a process of its own (bench/child.py).
 
 Reported: requests per second, p50 and p99 latency as the clients saw it, and errors
 (anything but a 200, or a failed connection).
@@ -15,8 +15,6 @@ Reported: requests per second, p50 and p99 latency as the clients saw it, and er
 from __future__ import annotations
 
 import http.client
-import json
-import os
 import random
 import re
 import socket
@@ -80,17 +78,8 @@ def run(ctx: Context) -> None:
     )  # fmt: skip
     try:
         _wait_for(port)
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.load", str(port), str(CLIENTS), str(SECONDS)],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode:
-            raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
-        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        # The generator runs in a process of its own, as bench/child.py's "load" task.
+        figures = ctx.child({"task": "load", "port": port, "clients": CLIENTS, "seconds": SECONDS})
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -128,7 +117,7 @@ def _wait_for(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"gunicorn did not start on port {port}")
 
 
-# The load generator (run as `python -m bench.load PORT CLIENTS SECONDS`).
+# The load generator (bench/child.py runs `generate` in a process of its own).
 
 
 class Person:
@@ -240,9 +229,3 @@ def generate(port: int, clients: int, seconds: float) -> dict:
         "errors": len(errors),
         "first_errors": errors[:5],
     }
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    port, clients, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    print(json.dumps(generate(port, clients, seconds)))

@@ -14,20 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from records.demo import EXTRA_COLUMNS, demo_rows
+from records.fields import CORE_FIELDS, FIELD_NAMES
 
 SEED = 1
-HEADERS = [
-    "reference",
-    "name",
-    "status",
-    "category",
-    "region",
-    "postcode",
-    "income",
-    "registered_on",
-    "website",
-    *EXTRA_COLUMNS,
-]
+HEADERS = [*FIELD_NAMES, *EXTRA_COLUMNS]
 
 
 def source_rows(n: int, *, refreshes: int = 0, seed: int = SEED) -> Iterator[dict]:
@@ -41,13 +31,8 @@ def source_rows(n: int, *, refreshes: int = 0, seed: int = SEED) -> Iterator[dic
         yield row
 
 
-def changed_slice(refresh: int) -> int:
-    """The rows (number modulo 10) that refresh `refresh` changes."""
-    return (refresh - 1) % 10
-
-
 def write_csv(path: Path, rows: Iterator[dict]) -> int:
-    """Write rows as a register's CSV would come: text, ISO dates, blanks for nothing."""
+    """Write rows as a register's CSV would come: each value's canonical text."""
     count = 0
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -56,15 +41,7 @@ def write_csv(path: Path, rows: Iterator[dict]) -> int:
             extra = row["extra"]
             writer.writerow(
                 [
-                    row["reference"],
-                    row["name"],
-                    row["status"],
-                    row["category"],
-                    row["region"],
-                    row["postcode"],
-                    "" if row["income"] is None else row["income"],
-                    "" if row["registered_on"] is None else row["registered_on"].isoformat(),
-                    row["website"],
+                    *(core.to_text(row[core.name]) for core in CORE_FIELDS),
                     *(extra.get(key, "") for key in EXTRA_COLUMNS),
                 ]
             )

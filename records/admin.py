@@ -7,11 +7,12 @@ from django.contrib import admin, messages
 from django.shortcuts import redirect
 from simple_history.admin import SimpleHistoryAdmin
 
-from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELD_NAMES, InvalidValue
+from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FACET_FIELDS, FIELD_NAMES, InvalidValue
 from records.models import Changeset, Channel, Conflict, ExportJob, ImportRun, Record, Register
 from records.services import imports
 from records.services.amend import StaleRecord, record_amend, record_create
 from records.spreadsheets import SpreadsheetError
+from records.tables import BROWSE_COLUMNS
 
 
 class RecordAdminForm(forms.ModelForm):
@@ -61,18 +62,8 @@ class RecordAdmin(SimpleHistoryAdmin):
     """
 
     form = RecordAdminForm
-    list_display = [
-        "reference",
-        "name",
-        "status",
-        "category",
-        "region",
-        "postcode",
-        "income",
-        "registered_on",
-        "organisation",
-    ]
-    list_filter = ["status", "category", "region"]
+    list_display = [*BROWSE_COLUMNS, "organisation"]
+    list_filter = [core.name for core in FACET_FIELDS]
     search_fields = ["name", "reference", "postcode"]
     list_select_related = ["organisation"]
     history_list_display = ["channel", "history_change_reason"]

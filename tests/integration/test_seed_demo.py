@@ -8,20 +8,10 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Membership, Organisation, Role, User
+from records.fields import FIELD_NAMES
 from records.models import Channel, Record, Register
 
-FIELDS = (
-    "reference",
-    "name",
-    "status",
-    "category",
-    "region",
-    "postcode",
-    "income",
-    "registered_on",
-    "website",
-    "extra",
-)
+FIELDS = (*FIELD_NAMES, "extra")
 
 
 def seed(*args: str) -> str:

@@ -19,21 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from records.spreadsheets import ReadOptions, Sheet, SpreadsheetError, open_spreadsheet, reading
+from tests.helpers import HEADERS
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 MB = 1024 * 1024
-HEADERS = [
-    "reference",
-    "name",
-    "status",
-    "category",
-    "region",
-    "postcode",
-    "income",
-    "registered_on",
-    "website",
-    "charity_type",
-]
 OXFORD = [
     "GB-CHC-1000001",
     "Oxford Community Trust",
