@@ -181,7 +181,11 @@ class Record(_core_fields_model()):
     locking: a form carries the version it was opened at.
     """
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    # Not indexed on its own: every index of the table leads with it, the unique
+    # (organisation, reference) first. A redundant index costs each imported row.
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     extra = models.JSONField(default=dict, blank=True)
     amendments = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)

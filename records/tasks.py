@@ -32,3 +32,10 @@ def export_run_job(job_id: int) -> None:
 def export_expire_job(timestamp: int) -> None:
     """Delete the files of exports whose download link has expired."""
     exports.export_jobs_expire()
+
+
+@app.periodic(cron="17 * * * *", periodic_id="records.import_staging_expire")
+@app.task(queue="imports", name="records.import_staging_expire")
+def import_staging_expire_job(timestamp: int) -> None:
+    """Drop the staged rows kept for imports that were discarded, stopped or left unapplied."""
+    imports.import_staging_expire()

@@ -630,3 +630,125 @@ def test_it_refuses_both_rows_of_a_reference_given_twice_when_one_is_bad(acme, b
         (2, "reference"),
         (3, "reference"),
     }
+
+
+# -- the rows a preview checked ------------------------------------------------------------
+
+
+def _kept(run) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [pipeline.kept_table(run.pk)])
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def file_reads(monkeypatch):
+    """How many times imports opened a stored file as a spreadsheet."""
+    reads = []
+    real = imports.open_sheet
+
+    def counting(*args, **kwargs):
+        reads.append(kwargs.get("filename"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "open_sheet", counting)
+    return reads
+
+
+def test_the_apply_takes_the_rows_the_preview_checked_without_reading_the_file(
+    acme, bob, file_reads
+):
+    load(acme, bob, [row("R1"), row("R2")])
+    rows = [row("R1"), row("R2", name="Changed"), row("R3"), row("R4", income="lots")]
+    run = preview(acme, bob, csv_bytes([*rows, row("R5"), row("R5")]))
+    assert _kept(run)
+    reads = len(file_reads)
+    applied = apply(run, bob, skip_invalid=True)
+    assert applied.status == Status.APPLIED, applied.error
+    assert len(file_reads) == reads
+    assert (
+        {k: applied.counts[k] for k in ("unchanged", "changed", "new", "invalid", "issues")}
+        == {k: run.counts[k] for k in ("unchanged", "changed", "new", "invalid", "issues")}
+        == {"unchanged": 1, "changed": 1, "new": 1, "invalid": 3, "issues": 3}
+    )
+    assert set(records(acme)) == {"R1", "R2", "R3"}
+    assert records(acme)["R2"].name == "Changed"
+    assert not _kept(applied)
+
+
+@pytest.mark.parametrize("lost", ["TRUNCATE", "DROP TABLE"])
+def test_the_apply_reads_the_file_again_when_the_kept_rows_are_lost(acme, bob, file_reads, lost):
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2")]))
+    with connection.cursor() as cursor:  # a crash empties an unlogged table
+        cursor.execute(f"{lost} {pipeline.kept_table(run.pk)}")
+    reads = len(file_reads)
+    applied = apply(run, bob)
+    assert applied.status == Status.APPLIED, applied.error
+    assert len(file_reads) == reads + 1
+    assert (applied.counts["new"], set(records(acme))) == (2, {"R1", "R2"})
+
+
+def test_the_apply_reads_the_file_again_when_another_import_moved_a_row_it_skipped(
+    acme, bob, file_reads
+):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))
+    assert run.counts["unchanged"] == 1  # R1: skipped by its fingerprint, never parsed
+    load(acme, bob, [row("R1", name="From another file")])
+    reads = len(file_reads)
+    applied = apply(run, bob)
+    assert applied.status == Status.APPLIED, applied.error
+    assert len(file_reads) == reads + 1
+    found = records(acme)
+    assert (found["R1"].name, found["R2"].name) == ("Charity R1", "Changed")
+
+
+def test_the_apply_checks_again_what_depends_on_the_register(acme, bob, file_reads):
+    # Without a name column, a reference not in the register cannot be created: R2 is
+    # invalid in the preview; created meanwhile, it is updated by the apply.
+    load(acme, bob, [row("R1")])
+    headers = [h for h in HEADERS if h != "name"]
+    run = preview(
+        acme, bob, csv_bytes([row("R1", income="5.00"), row("R2", income="7.00")], headers)
+    )
+    assert (run.counts["invalid"], run.counts["changed"]) == (1, 1)
+    load(acme, bob, [row("R2")])
+    applied = apply(run, bob, skip_invalid=True)
+    assert (applied.counts["invalid"], applied.counts["changed"]) == (0, 2)
+    assert records(acme)["R1"].income == Decimal("5.00")
+    assert records(acme)["R2"].income == Decimal("7.00")
+
+
+def test_discarding_a_run_drops_its_kept_rows(acme, bob):
+    run = preview(acme, bob, csv_bytes([row("R1")]))
+    assert _kept(run)
+    imports.import_cancel(run=run)
+    assert not _kept(run)
+
+
+def test_the_kept_rows_of_runs_that_will_not_be_applied_expire(acme, bob):
+    pending = preview(acme, bob, csv_bytes([row("R1")]))
+    old = preview(acme, bob, csv_bytes([row("R2")]))
+    ImportRun.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - imports.KEEP_STAGED_FOR - dt.timedelta(minutes=1)
+    )
+    stopped = preview(acme, bob, csv_bytes([row("R3")]))
+    ImportRun.objects.filter(pk=stopped.pk).update(status=Status.INVALID)
+    assert imports.import_staging_expire() == 2
+    assert (_kept(pending), _kept(old), _kept(stopped)) == (True, False, False)
+    assert imports.import_staging_expire() == 0
+    # An old preview can still be applied: from its file.
+    old.refresh_from_db()
+    assert apply(old, bob).status == Status.APPLIED
+    assert set(records(acme)) == {"R2"}
+
+
+def test_it_expires_kept_rows_as_a_periodic_task():
+    from records import tasks  # noqa: PLC0415
+
+    (periodic,) = [
+        p
+        for p in tasks.app.periodic_registry.periodic_tasks.values()
+        if p.task is tasks.import_staging_expire_job
+    ]
+    assert periodic.cron == "17 * * * *"

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 # its machine lost); its transaction was rolled back with its connection.
 DEAD_AFTER = dt.timedelta(seconds=max(30, 15 * HEARTBEAT_SECONDS))
 
+# The rows a preview staged are kept this long for its apply (which, after that, reads
+# the file again).
+KEEP_STAGED_FOR = dt.timedelta(days=7)
+
 # Advisory locks: (class, organisation id). One import applies at a time per organisation.
 IMPORT_LOCK_CLASS = 7401
 
@@ -181,7 +185,7 @@ def import_preview(*, run: ImportRun, echo=None) -> ImportRun:
         try:
             with transaction.atomic():
                 run.issues.all().delete()
-                staged, counts, samples = _stage_and_plan(run, sql, progress, issues_to=run.pk)
+                staged, counts, samples = _stage_and_plan(run, sql, progress, preview=True)
                 absent, absent_conflicts = pipeline.count_absent(sql)
                 pipeline.drop_temp()
                 run.counts = {
@@ -207,8 +211,52 @@ def import_preview(*, run: ImportRun, echo=None) -> ImportRun:
     return run
 
 
-def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress, *, issues_to):
-    """Stage the file and plan it; return (staged, counts, samples)."""
+def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress, *, preview: bool):
+    """Stage the file and plan it; return (staged, counts, samples).
+
+    The preview reads the file, and keeps what it staged for the apply, which reads the
+    file again only if that is gone or out of date (pipeline.restore_staged).
+    """
+    staged = None if preview else pipeline.restore_staged(sql, run.pk)
+    if staged is None:
+        staged = _stage_file(run, sql, progress, issues_to=run.pk if preview else None)
+    else:
+        progress.report(
+            "Taking the rows checked in the preview", 30, processed=staged.rows, force=True
+        )
+    if staged.rows == 0:
+        raise SpreadsheetError("The file has a header row but no data rows.")
+    progress.report("Comparing with the register", 65, processed=staged.rows, force=True)
+    duplicates, duplicate_issues = pipeline.refuse_duplicates()
+    if preview:
+        pipeline.keep_staged(run.pk)
+    missing, missing_issues = pipeline.refuse_new_without_required(sql)
+    extra_issues = duplicate_issues + missing_issues
+    if extra_issues and preview:
+        pipeline.write_issues(run.pk, extra_issues)
+    pipeline.build_plan(sql)
+    counts = pipeline.plan_counts()
+    invalid = staged.invalid_rows + duplicates + missing
+    staged_ok = staged.staged - duplicates - missing
+    counts = {
+        "rows": staged.rows,
+        "new": counts["new"],
+        "changed": counts["changed"],
+        "conflicting": counts["conflicting"],
+        "unchanged": staged_ok - counts["planned"],
+        "invalid": invalid,
+        "issues": staged.issues + len(extra_issues),
+    }
+    if not preview:
+        return staged, counts, {}
+    samples = pipeline.plan_samples(sql)
+    first = sorted(staged.first_issues + extra_issues)[: pipeline.SAMPLE_SIZE]
+    samples["invalid"] = [{"row": r, "column": c, "message": m} for r, c, m in first]
+    return staged, counts, samples
+
+
+def _stage_file(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress, *, issues_to):
+    """Read and parse the stored file into the staging table."""
     file_size = max(run.file_size, 1)
     # A local copy first: the stored file is read from the database, on the connection
     # that is about to be busy with the COPY.
@@ -224,32 +272,7 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
                     "Reading the file", 60 * counting.position / file_size, processed=rows
                 )
 
-            staged = pipeline.stage(sql, sheet, progress=read, issues_to=issues_to)
-    if staged.rows == 0:
-        raise SpreadsheetError("The file has a header row but no data rows.")
-    progress.report("Comparing with the register", 65, processed=staged.rows, force=True)
-    duplicates, duplicate_issues = pipeline.refuse_duplicates()
-    missing, missing_issues = pipeline.refuse_new_without_required(sql)
-    extra_issues = duplicate_issues + missing_issues
-    if extra_issues and issues_to is not None:
-        pipeline.write_issues(issues_to, extra_issues)
-    pipeline.build_plan(sql)
-    counts = pipeline.plan_counts()
-    invalid = staged.invalid_rows + duplicates + missing
-    staged_ok = staged.staged - duplicates - missing
-    counts = {
-        "rows": staged.rows,
-        "new": counts["new"],
-        "changed": counts["changed"],
-        "conflicting": counts["conflicting"],
-        "unchanged": staged_ok - counts["planned"],
-        "invalid": invalid,
-        "issues": staged.issues + len(extra_issues),
-    }
-    samples = pipeline.plan_samples(sql)
-    first = sorted(staged.first_issues + extra_issues)[: pipeline.SAMPLE_SIZE]
-    samples["invalid"] = [{"row": r, "column": c, "message": m} for r, c, m in first]
-    return staged, counts, samples
+            return pipeline.stage(sql, sheet, progress=read, issues_to=issues_to)
 
 
 class _CountingReader:
@@ -338,7 +361,7 @@ def import_apply(*, run: ImportRun, echo=None) -> ImportRun:
                     reason=run.reason,
                     summary=f"Import #{run.pk}: {run.filename}"[:200],
                 )
-                staged, counts, _samples = _stage_and_plan(run, sql, progress, issues_to=None)
+                staged, counts, _samples = _stage_and_plan(run, sql, progress, preview=False)
                 if counts["invalid"] and not run.skip_invalid:
                     raise pipeline.ImportBlocked(
                         f"{counts['invalid']:,} rows are invalid; nothing was changed."
@@ -356,6 +379,7 @@ def import_apply(*, run: ImportRun, echo=None) -> ImportRun:
                     progress.report("Marking missing records removed", 90, force=True)
                     applied.removed, applied.removed_conflicts = pipeline.remove_absent(sql, params)
                 pipeline.drop_temp()
+                pipeline.discard_staged(run.pk)
                 progress.report("Finishing", 95, force=True)
                 _update_register(run, sql.columns)
                 run.changeset = changeset
@@ -412,10 +436,33 @@ def _update_register(run: ImportRun, columns: ColumnMap) -> None:
 def import_cancel(*, run: ImportRun) -> ImportRun:
     if run.status in (Status.APPLYING, Status.APPLIED, Status.QUEUED):
         raise ValidationError("This import can no longer be discarded.")
-    run.status = Status.CANCELLED
-    run.phase = "Discarded"
-    run.save(update_fields=["status", "phase"])
+    with transaction.atomic():
+        run.status = Status.CANCELLED
+        run.phase = "Discarded"
+        run.save(update_fields=["status", "phase"])
+        pipeline.discard_staged(run.pk)
     return run
+
+
+def import_staging_expire(*, now: dt.datetime | None = None) -> int:
+    """Drop the kept staged rows of runs that will not be applied, or not soon; return how many.
+
+    Always safe: an apply whose kept rows are gone reads its file again.
+    """
+    kept = pipeline.kept_runs()
+    pending = set(
+        ImportRun.objects.filter(
+            pk__in=kept,
+            status__in=(Status.PREVIEWED, Status.QUEUED, Status.APPLYING, Status.FAILED),
+            created_at__gt=(now or timezone.now()) - KEEP_STAGED_FOR,
+        ).values_list("pk", flat=True)
+    )
+    expired = [run_id for run_id in kept if run_id not in pending]
+    for run_id in expired:
+        pipeline.discard_staged(run_id)
+    if expired:
+        log.info("Dropped the staged rows of %s import runs", len(expired))
+    return len(expired)
 
 
 def import_fail_if_dead(*, run: ImportRun, now: dt.datetime | None = None) -> bool:

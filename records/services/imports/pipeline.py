@@ -2,6 +2,8 @@
 
 1. stage: parse every row (rows.py), COPY the good ones into a temporary table, and
    spool the problems of the bad ones to a file, then COPY those too. Memory stays flat.
+   The preview keeps the staged rows (keep_staged) and the apply takes them back
+   (restore_staged) instead of reading and parsing the file a second time.
 2. plan: one statement joins the staged rows to the organisation's records and works
    out, per row, the new values under the amendment rules (records/models.py): a field
    nobody amended takes the source value; an amended field keeps the person's value, and
@@ -53,6 +55,9 @@ class Staged:
     first_issues: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+# Where the preview keeps each run's staged rows for its apply (see keep_staged).
+KEPT_SCHEMA = "import_staging"
+
 # Changed rows (or a tenth of the register, if more) past which the import first
 # analyses the register (analyse_register_if_stale).
 STALE_STATISTICS_ROWS = 10_000
@@ -87,13 +92,14 @@ class ImportSQL:
         # ON COMMIT DROP would wait for the outermost transaction.
         return (
             f"CREATE TEMP TABLE import_rows AS SELECT 0::integer AS row_number, {names}, extra, "
-            "source_hash, false AS unchanged, false AS invalid FROM records_record WITH NO DATA"
+            "source_hash, false AS unchanged, false AS invalid, 0 AS issues "
+            "FROM records_record WITH NO DATA"
         )
 
     def copy_staging(self) -> str:
         return (
             f"COPY import_rows (row_number, {', '.join(self.fields)}, extra, source_hash, "
-            "unchanged, invalid) FROM STDIN"
+            "unchanged, invalid, issues) FROM STDIN"
         )
 
     # -- plan ---------------------------------------------------------------------
@@ -383,7 +389,7 @@ def stage(
                 if known and known.get(hash(reference)) == fingerprint:
                     # Imported before from exactly these cells: nothing to parse or compare.
                     unchanged.append(
-                        f"{number}\t{_copy_text(reference)}\t{nulls}{fingerprint}\tt\tf\n"
+                        f"{number}\t{_copy_text(reference)}\t{nulls}{fingerprint}\tt\tf\t0\n"
                     )
                     if len(unchanged) == 2000:
                         copy.write("".join(unchanged))
@@ -394,7 +400,7 @@ def stage(
                 if values is None:
                     # Staged with its reference only, so that a reference given twice is
                     # refused on both rows even when one of them is bad for another reason.
-                    write_row([number, reference, *blanks, None, None, False, True])
+                    write_row([number, reference, *blanks, None, None, False, True, len(problems)])
                     result.invalid_rows += 1
                     for column, message in problems:
                         issues.writerow((number, column, message))
@@ -402,7 +408,7 @@ def stage(
                         if len(result.first_issues) < SAMPLE_SIZE:
                             result.first_issues.append((number, column, message))
                 else:
-                    write_row([number, *values, fingerprint, False, False])
+                    write_row([number, *values, fingerprint, False, False, 0])
                 if progress is not None and result.rows % 5000 == 0:
                     progress(result.rows)
             copy.write("".join(unchanged))
@@ -414,6 +420,75 @@ def stage(
         analyse_register_if_stale(cursor)
     spool.close()
     return result
+
+
+def kept_table(run_id: int) -> str:
+    return f"{KEPT_SCHEMA}.run_{int(run_id)}"
+
+
+def keep_staged(run_id: int) -> None:
+    """Keep the staged rows of a preview for its apply, as they are now.
+
+    Call it after refuse_duplicates (a property of the file) and before anything that
+    depends on the register (refuse_new_without_required, the plan): the apply checks
+    those again. UNLOGGED: the copy is never written to the WAL, and a crash empties it,
+    which restore_staged notices.
+    """
+    table = kept_table(run_id)
+    with _cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE UNLOGGED TABLE {table} AS SELECT * FROM import_rows")
+
+
+def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
+    """Stage the rows the preview kept, if they are still there and still true; else None.
+
+    A row the preview skipped as unchanged (its fingerprint matched its record's) was
+    never parsed: if another import has moved that record's source since, the file
+    must be read again, and so it is when the kept rows are missing (discarded, or
+    emptied by a crash).
+    """
+    table = kept_table(run_id)
+    with _cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(f"CREATE TEMP TABLE import_rows AS SELECT * FROM {table}")
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE unchanged), "
+            "count(*) FILTER (WHERE invalid), coalesce(sum(issues), 0) FROM import_rows"
+        )
+        rows, unchanged, invalid, issues = cursor.fetchone()
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM import_rows s LEFT JOIN records_record r "
+            "ON r.organisation_id = %s AND r.reference = s.reference "
+            "WHERE s.unchanged AND r.source_hash IS DISTINCT FROM s.source_hash)",
+            [sql.organisation_id],
+        )
+        if rows == 0 or cursor.fetchone()[0]:
+            cursor.execute("DROP TABLE import_rows")
+            return None
+        cursor.execute("ANALYZE import_rows")
+        analyse_register_if_stale(cursor)
+    return Staged(
+        rows=rows, staged=rows - invalid, unchanged=unchanged, invalid_rows=invalid, issues=issues
+    )
+
+
+def discard_staged(run_id: int) -> None:
+    with _cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {kept_table(run_id)}")
+
+
+def kept_runs() -> list[int]:
+    """The runs whose staged rows are kept."""
+    with _cursor() as cursor:
+        cursor.execute(
+            "SELECT substr(tablename, 5)::bigint FROM pg_tables "
+            "WHERE schemaname = %s AND tablename ~ '^run_[0-9]+$'",
+            [KEPT_SCHEMA],
+        )
+        return [run_id for (run_id,) in cursor.fetchall()]
 
 
 def analyse_register_if_stale(cursor) -> None:
