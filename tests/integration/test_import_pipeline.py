@@ -496,7 +496,11 @@ def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(ac
         )
         blocker.execute(f"SELECT pg_terminate_backend(pid) {others}", [ours])
         blocker.rollback()
-        while blocker.execute(f"SELECT count(*) {others}", [ours]).fetchone()[0]:
+        deadline = time.monotonic() + 30
+        while left := blocker.execute(
+            f"SELECT pid, backend_start, state, query {others}", [ours]
+        ).fetchall():
+            assert time.monotonic() < deadline, f"backends still there: {left}"
             time.sleep(0.05)
     assert set(records(acme)) == {"R1"}
     assert records(acme)["R1"].name == "Charity R1"
