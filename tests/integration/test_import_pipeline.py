@@ -501,6 +501,8 @@ def test_a_worker_killed_mid_apply_changes_nothing_and_the_run_can_be_retried(ac
             f"SELECT pid, backend_start, state, query {others}", [ours]
         ).fetchall():
             assert time.monotonic() < deadline, f"backends still there: {left}"
+            # pg_stat_activity is read once per transaction: look again in a new one.
+            blocker.rollback()
             time.sleep(0.05)
     assert set(records(acme)) == {"R1"}
     assert records(acme)["R1"].name == "Charity R1"
