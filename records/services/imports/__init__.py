@@ -227,6 +227,7 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     if staged.rows == 0:
         raise SpreadsheetError("The file has a header row but no data rows.")
     progress.report("Comparing with the register", 65, processed=staged.rows, force=True)
+    pipeline.analyse_staged()
     duplicates, duplicate_issues = pipeline.refuse_duplicates()
     if preview:
         pipeline.keep_staged(run.pk)

@@ -416,8 +416,6 @@ def stage(
         if issues_to is not None and result.issues:
             spool.seek(0)
             write_issues(issues_to, ((int(n), c, m) for n, c, m in csv.reader(spool)))
-        cursor.execute("ANALYZE import_rows")
-        analyse_register_if_stale(cursor)
     spool.close()
     return result
 
@@ -468,8 +466,6 @@ def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
         if rows == 0 or cursor.fetchone()[0]:
             cursor.execute("DROP TABLE import_rows")
             return None
-        cursor.execute("ANALYZE import_rows")
-        analyse_register_if_stale(cursor)
     return Staged(
         rows=rows, staged=rows - invalid, unchanged=unchanged, invalid_rows=invalid, issues=issues
     )
@@ -489,6 +485,13 @@ def kept_runs() -> list[int]:
             [KEPT_SCHEMA],
         )
         return [run_id for (run_id,) in cursor.fetchall()]
+
+
+def analyse_staged() -> None:
+    """Give the planner statistics of the staged rows, and of the register if stale."""
+    with _cursor() as cursor:
+        cursor.execute("ANALYZE import_rows")
+        analyse_register_if_stale(cursor)
 
 
 def analyse_register_if_stale(cursor) -> None:
