@@ -90,9 +90,12 @@ class DatabaseStorage(Storage):
             size = 0
             # COPY, not one INSERT per chunk: it streams, and (unlike queries made through
             # Django's cursor) is not kept in DEBUG's query log, megabyte by megabyte.
+            # Binary: in text format every byte would travel as two hex digits (a 170 MB
+            # upload took 4.5 s instead of 2.9 s).
             with cursor.cursor.copy(
-                "COPY records_storedfilechunk (file_id, index, data) FROM STDIN"
+                "COPY records_storedfilechunk (file_id, index, data) FROM STDIN (FORMAT binary)"
             ) as copy:
+                copy.set_types(["int8", "int4", "bytea"])
                 for index, chunk in enumerate(_chunks(content)):
                     copy.write_row((stored.pk, index, chunk))
                     size += len(chunk)
