@@ -95,8 +95,11 @@ class Facet:
 def record_facets(queryset: QuerySet[Record]) -> list[Facet]:
     """Count the filtered records per value of each facet field, in one scan.
 
-    GROUPING SETS reads the rows once for all facets. It is a scan of the matching rows
-    (up to a million), so the page loads it after the table, never before.
+    The scan counts each combination of the facet values (a few hundred), which
+    PostgreSQL splits between parallel workers; GROUPING SETS then adds those up per
+    field. (GROUPING SETS straight over the rows cannot run in parallel: 30% slower.)
+    It is a scan of the matching rows (up to a million), so the page loads it after the
+    table, never before.
     """
     names = [core.name for core in FACET_FIELDS]
     compiler = queryset.order_by().values(*names).query.get_compiler(using=queryset.db)
@@ -104,8 +107,9 @@ def record_facets(queryset: QuerySet[Record]) -> list[Facet]:
     columns = ", ".join(names)
     grouping = ", ".join(f"({name})" for name in names)
     sql = (
-        f"SELECT {columns}, GROUPING({columns}), count(*) FROM ({where_sql}) AS matching "
-        f"GROUP BY GROUPING SETS ({grouping})"
+        f"SELECT {columns}, GROUPING({columns}), sum(n)::bigint FROM ("
+        f"SELECT {columns}, count(*) AS n FROM ({where_sql}) AS matching GROUP BY {columns}"
+        f") AS combinations GROUP BY GROUPING SETS ({grouping})"
     )
     # GROUPING() has a bit set for each column a row is *not* grouped by; the one clear
     # bit (from the left) says which facet the row counts.
