@@ -218,17 +218,20 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     file again only if that is gone or out of date (pipeline.restore_staged).
     """
     staged = None if preview else pipeline.restore_staged(sql, run.pk)
-    if staged is None:
-        staged = _stage_file(run, sql, progress, issues_to=run.pk if preview else None)
-    else:
+    restored = staged is not None
+    if restored:
         progress.report(
             "Taking the rows checked in the preview", 30, processed=staged.rows, force=True
         )
+    else:
+        staged = _stage_file(run, sql, progress, issues_to=run.pk if preview else None)
     if staged.rows == 0:
         raise SpreadsheetError("The file has a header row but no data rows.")
     progress.report("Comparing with the register", 65, processed=staged.rows, force=True)
     pipeline.analyse_staged()
-    duplicates, duplicate_issues = pipeline.refuse_duplicates()
+    # A repeated reference is a property of the file: the kept rows are refused and
+    # counted already (in their invalid and issues columns).
+    duplicates, duplicate_issues = (0, []) if restored else pipeline.refuse_duplicates()
     if preview:
         pipeline.keep_staged(run.pk)
     missing, missing_issues = pipeline.refuse_new_without_required(sql)

@@ -558,7 +558,8 @@ def refuse_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
     """Refuse every row whose reference appears more than once.
 
     Invalid rows stay staged (flagged): they are in the file, so a full refresh must
-    not take their records for missing ones.
+    not take their records for missing ones. Each row's `issues` counts the refusal, so
+    that rows restored from a preview (restore_staged) need not be refused again.
 
     Returns how many rows this made invalid that were not already, and the issues (one
     for each row of a repeated reference, already invalid or not).
@@ -571,7 +572,7 @@ def refuse_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
                   FROM import_rows WHERE reference <> ''
                  GROUP BY reference HAVING count(*) > 1
             )
-            UPDATE import_rows s SET invalid = true FROM repeated d
+            UPDATE import_rows s SET invalid = true, issues = s.issues + 1 FROM repeated d
              WHERE s.reference = d.reference
             RETURNING s.row_number, s.reference, d.numbers,
                       (SELECT i.invalid FROM import_rows i WHERE i.row_number = s.row_number)
