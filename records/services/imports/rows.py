@@ -214,7 +214,8 @@ class RowParser:
         )
         # The column map is part of every fingerprint: the same cells mapped differently
         # are a different source row.
-        self._signature = repr(columns.as_pairs()).encode() + b"\x1e"
+        # (Hashed once: each row's hash continues from a copy of this one.)
+        self._signature = blake2b(repr(columns.as_pairs()).encode() + b"\x1e", digest_size=8)
         for index, (header, target) in enumerate(
             zip(columns.headers, columns.targets, strict=True)
         ):
@@ -240,8 +241,9 @@ class RowParser:
             text = "\x1f".join(cells)  # a CSV row: all text
         except TypeError:
             text = "\x1f".join([str(cell) for cell in cells])  # an XLSX row
-        digest = blake2b(self._signature + text.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
+        digest = self._signature.copy()
+        digest.update(text.encode())
+        return int.from_bytes(digest.digest(), "big", signed=True)
 
     def parse(self, cells: Sequence[Any]) -> tuple[list[Any] | None, list[tuple[str, str]]]:
         """Return (values, []) for a good row or (None, [(column, message), …]) for a bad one."""
