@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import psycopg
 from django.core.files.base import File
 from django.core.files.storage import Storage
 from django.db import connection, transaction
@@ -44,15 +45,18 @@ class ChunkReader(io.RawIOBase):
         return self._position
 
     def _load(self, index: int) -> None:
-        from records.models import StoredFileChunk  # noqa: PLC0415 - storage loads before the models
-
         if index != self._chunk_index:
-            data = (
-                StoredFileChunk.objects.filter(file_id=self._file_id, index=index)
-                .values_list("data", flat=True)
-                .first()
-            )
-            self._chunk = bytes(data) if data is not None else b""
+            # Binary (which Django's client-side cursors cannot ask for): in text format
+            # the chunk comes as hex digits to decode (1.1 s instead of 0.5 s for 170 MB).
+            connection.ensure_connection()
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.execute(
+                    "SELECT data FROM records_storedfilechunk WHERE file_id = %s AND index = %s",
+                    [self._file_id, index],
+                    binary=True,
+                )
+                row = cursor.fetchone()
+            self._chunk = bytes(row[0]) if row is not None else b""
             self._chunk_index = index
 
     def readinto(self, buffer) -> int:
