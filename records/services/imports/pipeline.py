@@ -457,10 +457,12 @@ def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
             "count(*) FILTER (WHERE invalid), coalesce(sum(issues), 0) FROM import_rows"
         )
         rows, unchanged, invalid, issues = cursor.fetchone()
+        # A count, not EXISTS: expecting to stop at the first row, the planner would look
+        # each row up in the register's index (3.8 s at a million) rather than hash them.
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM import_rows s LEFT JOIN records_record r "
+            "SELECT count(*) FROM import_rows s LEFT JOIN records_record r "
             "ON r.organisation_id = %s AND r.reference = s.reference "
-            "WHERE s.unchanged AND r.source_hash IS DISTINCT FROM s.source_hash)",
+            "WHERE s.unchanged AND r.source_hash IS DISTINCT FROM s.source_hash",
             [sql.organisation_id],
         )
         if rows == 0 or cursor.fetchone()[0]:
