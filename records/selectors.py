@@ -45,12 +45,21 @@ def search_query(text: str) -> SearchQuery | None:
     "oxf comm" finds "Oxford Community Trust"; "GB-CHC-12" finds references starting so;
     "SW1A1AA" finds the postcode "SW1A 1AA". Only letters and digits reach to_tsquery, so
     no input can make the query invalid.
+
+    Within a word typed with punctuation ("GB-CHC-12", "mary's"), the parts before the
+    last were typed whole: they must be whole words of the record, and only the last is
+    a prefix. As prefixes, "gb" and "chc" would also match every "gb-chc-…" the parser
+    keeps of a hyphenated reference, a million different words to gather: 60 ms for one
+    reference, against 0.3 ms.
     """
-    tokens = _SEARCH_TOKEN.findall(text.casefold())[:8]
-    if not tokens:
+    terms = []
+    for word in text.casefold().split():
+        parts = [part[:60] for part in _SEARCH_TOKEN.findall(word)]
+        if parts:
+            terms += [*parts[:-1], f"{parts[-1]}:*"]
+    if not terms:
         return None
-    raw = " & ".join(f"{token[:60]}:*" for token in tokens)
-    return SearchQuery(raw, search_type="raw", config="simple")
+    return SearchQuery(" & ".join(terms[:8]), search_type="raw", config="simple")
 
 
 # The annotation records_search filters on; its presence tells a queryset is searched.

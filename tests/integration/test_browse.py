@@ -95,6 +95,9 @@ def test_it_lists_the_organisations_records_only(viewer, acme, register):
         ("row", ["REF-3"]),
         ("1234567", ["GB-CHC-1234567"]),  # the number of a reference
         ("GB-CHC-123", ["GB-CHC-1234567"]),  # the start of a reference
+        ("gb-chc-1234567", ["GB-CHC-1234567"]),  # a whole reference
+        ("CHC-1234", ["GB-CHC-1234567"]),  # the end of a reference
+        ("G-CHC-1234", []),  # a part before a hyphen is a whole word, not a prefix
         ("ls1", ["REF-2"]),  # a postcode's outward code
         ("OX1 2AB", ["REF-1"]),  # a whole postcode
         ("ox12ab", ["REF-1"]),  # a postcode typed without its space
