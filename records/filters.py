@@ -100,6 +100,14 @@ class RecordFilterSet(django_filters.FilterSet):
     def register(self):
         return selectors.register_for(self.organisation)
 
+    @property
+    def is_filtered(self) -> bool:
+        """Whether the filters narrow the records at all (an empty or invalid one does not).
+
+        Compared as SQL, so that a new kind of filter needs nothing here.
+        """
+        return str(self.qs.query) != str(self.queryset.query)
+
     def _choices(self, core):
         def choices():
             if core.choices is not None:

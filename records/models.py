@@ -470,6 +470,31 @@ class Register(models.Model):
         return f"Register of {self.organisation}"
 
 
+class FacetCount(models.Model):
+    """How many live records have each value of each facet field, kept by the database.
+
+    Triggers on records_record (migration 0007) add a row for each (organisation,
+    field, value) a statement changed, holding the difference it made: the count is
+    the sum of an organisation's rows. In the writing transaction, so the sums are
+    exactly what a scan would count, for every channel, psql included. A periodic job
+    folds the rows into one per value (services/register.py, facet_counts_compact).
+    The browser's unfiltered facets read these instead of scanning the register.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    field = models.CharField(max_length=32)
+    value = models.TextField(null=True)
+    count = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "field", "value"], name="facet_count")]
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value}: {self.count:+}"
+
+
 class StoredFile(models.Model):
     """A file kept in PostgreSQL (see records/storage.py), in chunks."""
 

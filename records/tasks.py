@@ -5,7 +5,7 @@ from __future__ import annotations
 from procrastinate.contrib.django import app
 
 from records.models import ExportJob, ImportRun
-from records.services import exports, imports
+from records.services import exports, imports, register
 
 
 @app.task(queue="imports", name="records.import_preview")
@@ -39,3 +39,10 @@ def export_expire_job(timestamp: int) -> None:
 def import_staging_expire_job(timestamp: int) -> None:
     """Drop the staged rows kept for imports that were discarded, stopped or left unapplied."""
     imports.import_staging_expire()
+
+
+@app.periodic(cron="*/10 * * * *", periodic_id="records.facet_counts_compact")
+@app.task(queue="maintenance", name="records.facet_counts_compact")
+def facet_counts_compact_job(timestamp: int) -> None:
+    """Fold the facet count rows that writes added into one per value."""
+    register.facet_counts_compact()

@@ -14,17 +14,22 @@ FREE_TEXT_FACETS = tuple(core.name for core in FACET_FIELDS if core.choices is N
 
 
 def register_refresh_values(*, organisation: Organisation) -> Register:
-    """Recompute the distinct values of the free-text facet fields: one scan, after bulk writes."""
+    """Recompute the values of the free-text facet fields after bulk writes.
+
+    From the facet counts the database keeps (FacetCount), not from a scan of the
+    records: the values some live record has.
+    """
     register, _ = Register.objects.select_for_update().get_or_create(organisation=organisation)
-    values = {}
+    values = {name: [] for name in FREE_TEXT_FACETS}
     with connection.cursor() as cursor:
-        for name in FREE_TEXT_FACETS:
-            cursor.execute(
-                f"SELECT DISTINCT {name} FROM records_record "
-                f"WHERE organisation_id = %s AND deleted_at IS NULL AND {name} <> '' ORDER BY 1",
-                [organisation.pk],
-            )
-            values[name] = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT field, value FROM records_facetcount "
+            "WHERE organisation_id = %s AND field = ANY(%s) AND value <> '' "
+            "GROUP BY field, value HAVING sum(count) > 0 ORDER BY field, value",
+            [organisation.pk, list(FREE_TEXT_FACETS)],
+        )
+        for name, value in cursor.fetchall():
+            values[name].append(value)
     register.facet_values = values
     register.save(update_fields=["facet_values"])
     return register
@@ -55,3 +60,24 @@ def register_note(
             changed = True
     if changed:
         register.save(update_fields=["facet_values", "extra_columns"])
+
+
+def facet_counts_compact() -> int:
+    """Fold each organisation's facet count rows into one per (field, value); return the rows left.
+
+    One statement: the rows it deletes are those committed when it starts, so rows that
+    writers add meanwhile stay as they are, and a second compaction running at the same
+    time skips the rows this one took.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH taken AS (
+                DELETE FROM records_facetcount RETURNING organisation_id, field, value, count
+            )
+            INSERT INTO records_facetcount (organisation_id, field, value, count)
+            SELECT organisation_id, field, value, sum(count) FROM taken
+             GROUP BY organisation_id, field, value HAVING sum(count) <> 0
+            """
+        )
+        return cursor.rowcount

@@ -116,11 +116,17 @@ def record_list(request: HttpRequest) -> HttpResponse:
 @organisation_view(Role.VIEWER)
 @require_GET
 def record_facets(request: HttpRequest) -> HttpResponse:
-    """Counts per status, category and region for the current filter (loaded after the table)."""
+    """Counts per status, category and region for the current filter (loaded after the table).
+
+    Unfiltered, the counts the database keeps; filtered, a scan of the matching records.
+    """
     filterset = browse_filterset(request)
+    if filterset.is_filtered:
+        counted = selectors.record_facets(filterset.qs)
+    else:
+        counted = selectors.register_facets(request.organisation)
     facets = [
-        {"label": facet.label, "options": _facet_options(request, facet)}
-        for facet in selectors.record_facets(filterset.qs)
+        {"label": facet.label, "options": _facet_options(request, facet)} for facet in counted
     ]
     context = {
         "facets": facets,
