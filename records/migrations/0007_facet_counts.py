@@ -62,6 +62,8 @@ FORWARD = (
     _function("records_facet_counts_insert", _add(INSERTED))
     + _function("records_facet_counts_update", _add(UPDATED))
     + _function("records_facet_counts_delete", _add(DELETED))
+    # TRUNCATE fires no DELETE trigger: it empties the counts with the records.
+    + _function("records_facet_counts_truncate", "DELETE FROM records_facetcount;")
     + """
 CREATE TRIGGER records_facet_counts_insert AFTER INSERT ON records_record
     REFERENCING NEW TABLE AS new_rows
@@ -72,6 +74,8 @@ CREATE TRIGGER records_facet_counts_update AFTER UPDATE ON records_record
 CREATE TRIGGER records_facet_counts_delete AFTER DELETE ON records_record
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION records_facet_counts_delete();
+CREATE TRIGGER records_facet_counts_truncate AFTER TRUNCATE ON records_record
+    FOR EACH STATEMENT EXECUTE FUNCTION records_facet_counts_truncate();
 """
     + RECOUNT
 )
@@ -80,9 +84,11 @@ BACKWARD = """
 DROP TRIGGER records_facet_counts_insert ON records_record;
 DROP TRIGGER records_facet_counts_update ON records_record;
 DROP TRIGGER records_facet_counts_delete ON records_record;
+DROP TRIGGER records_facet_counts_truncate ON records_record;
 DROP FUNCTION records_facet_counts_insert();
 DROP FUNCTION records_facet_counts_update();
 DROP FUNCTION records_facet_counts_delete();
+DROP FUNCTION records_facet_counts_truncate();
 """
 
 

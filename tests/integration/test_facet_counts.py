@@ -98,6 +98,15 @@ def test_the_counts_follow_every_kind_of_write(registers, bob, alice):
     assert_in_step(acme, beacon)
 
 
+def test_truncating_the_records_empties_the_counts(registers):
+    acme, beacon = registers
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction has checks due
+        cursor.execute("TRUNCATE records_record CASCADE")
+    assert kept(acme) == kept(beacon) == {}
+    assert not FacetCount.objects.exists()
+
+
 def test_a_write_rolled_back_leaves_the_counts_as_they_were(registers, bob):
     acme, _ = registers
     before = kept(acme)
