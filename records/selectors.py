@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery
@@ -164,6 +165,18 @@ def _facets(counts: dict[str, list[tuple[str, int]]]) -> list[Facet]:
     return facets
 
 
+def live_record_count(organisation: Organisation) -> int:
+    """How many live records the organisation has, from its facet counts (each live
+    record has one status)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(count), 0)::bigint FROM records_facetcount "
+            "WHERE organisation_id = %s AND field = 'status'",
+            [organisation.pk],
+        )
+        return cursor.fetchone()[0]
+
+
 def estimated_count(queryset: QuerySet[Record]) -> int:
     """Return the planner's estimate of the rows a queryset matches (no scan)."""
     sql, params = queryset.order_by().query.sql_with_params()
@@ -179,10 +192,16 @@ class CappedPaginator(Paginator):
     """A paginator that counts up to COUNT_CAP rows and estimates beyond.
 
     `count` is what pages are computed from (never more than the cap); `total` is what
-    the page shows: exact below the cap, the planner's estimate above it.
+    the page shows: exact below the cap; above it, `exact_total()` where the caller
+    knows one cheaply (the unfiltered register, from its facet counts), else the
+    planner's estimate.
     """
 
     cap = COUNT_CAP
+
+    def __init__(self, *args, exact_total: Callable[[], int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exact_total = exact_total
 
     @cached_property
     def queryset(self) -> QuerySet:
@@ -205,9 +224,15 @@ class CappedPaginator(Paginator):
         return self._capped > self.cap
 
     @cached_property
+    def is_estimate(self) -> bool:
+        return self.is_capped and self.exact_total is None
+
+    @cached_property
     def total(self) -> int:
         if not self.is_capped:
             return self._capped
+        if self.exact_total is not None:
+            return self.exact_total()
         return max(estimated_count(self.queryset), self.cap + 1)
 
 

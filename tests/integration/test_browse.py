@@ -255,14 +255,28 @@ def test_it_keeps_the_view_in_links(viewer, acme, register):
 
 
 def test_it_counts_up_to_the_cap_and_estimates_beyond(viewer, acme, make_records, monkeypatch):
-    make_records(acme, *({"reference": f"REF-C{i:02d}"} for i in range(12)))
+    make_records(acme, *({"reference": f"REF-C{i:02d}", "name": "Capped"} for i in range(12)))
     monkeypatch.setattr(CappedPaginator, "cap", 10)
-    response = browse(viewer, acme, per_page=25)
+    response = browse(viewer, acme, per_page=25, q="capped")
     content = response.content.decode()
     assert "About" in content and "(estimate)" in content
     # Pages stop at the cap: ten rows reachable, on one page.
     assert len(references(response)) == 10
     assert 'rel="next"' not in content
+
+
+def test_the_whole_register_past_the_cap_is_counted_exactly(
+    viewer, acme, beacon, make_records, monkeypatch
+):
+    make_records(acme, *({"reference": f"REF-C{i:02d}"} for i in range(12)))
+    make_records(beacon, *({"reference": f"REF-B{i:02d}"} for i in range(5)))
+    monkeypatch.setattr(CappedPaginator, "cap", 10)
+    response = browse(viewer, acme, per_page=25)
+    content = response.content.decode()
+    # From the facet counts PostgreSQL keeps: exact, and only this organisation's.
+    assert re.search(r"12 records\s*<span class=\"hint\"[^>]*>\(the first 10 paged\)", content)
+    assert "(estimate)" not in content and "About" not in content
+    assert len(references(response)) == 10
 
 
 def test_it_counts_facets_for_the_current_filter(viewer, acme, register):
