@@ -471,11 +471,26 @@ def _refuse_non_text(head: bytes) -> None:
             f"This is an image ({image}), not a spreadsheet: upload the data as a CSV or XLSX file."
         )
     # UTF-16 text is half NUL bytes; a stray NUL in text is reported with its row later.
+    # Control characters in UTF-8 text without NULs are values (an export of a register
+    # whose names hold them reads back): binary data is the rest.
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    if not head.startswith(_UTF16_BOMS) and controls * 20 > len(head):
+    if (
+        not head.startswith(_UTF16_BOMS)
+        and controls * 20 > len(head)
+        and (b"\x00" in head or not _is_utf8(head))
+    ):
         raise SpreadsheetError(
             "This is not a spreadsheet: it contains binary data. Upload a CSV or XLSX file."
         )
+
+
+def _is_utf8(head: bytes) -> bool:
+    """Whether the bytes are UTF-8 (a character cut off at the end of the head is)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # CSV

@@ -188,6 +188,14 @@ def test_it_refuses_binary_data(data):
     )
 
 
+def test_it_reads_utf8_text_whatever_control_characters_its_values_hold():
+    # An export of a register whose names hold control characters reads back (found by
+    # the export round-trip property test): it is text, not binary data.
+    name = "0" * 20 + "\x1f" * 19 + "0"
+    data = f"reference,name\r\nR1,{name}\r\n".encode()
+    assert list(read(data).rows()) == [(2, ["R1", name])]
+
+
 def test_it_refuses_password_protected_and_old_xls_workbooks():
     error = refusal("password_protected.xlsx")
 
