@@ -183,27 +183,32 @@ class ChangeFilterSet(django_filters.FilterSet):
         self.organisation = organisation
         self.operations: list[int] = []  # the operations a reason search matched
         super().__init__(data, queryset, **kwargs)
+        # Each menu is read once: checking a chosen value and drawing the menu both ask.
         self.filters["user"] = django_filters.ChoiceFilter(
-            field_name="history_user", label="Who", empty_label="Anyone", choices=self._people
+            field_name="history_user",
+            label="Who",
+            empty_label="Anyone",
+            choices=lambda: self._people,
         )
         self.filters["field"] = django_filters.ChoiceFilter(
             method="filter_field",
             label="Field changed",
             empty_label="Any field",
-            choices=self._fields,
+            choices=lambda: self._fields,
         )
         self.filters["changeset"] = django_filters.ChoiceFilter(
             field_name="changeset",
             label="Operation",
             empty_label="Any operation",
-            choices=self._operations,
+            choices=lambda: self._operations,
         )
         order = ("reason", "user", "date", "field", "channel", "changeset")
         self.filters = {name: self.filters[name] for name in order}
         for filter_ in self.filters.values():
             filter_.parent = self  # set by FilterSet.__init__ only for declared filters
 
-    def _people(self):
+    @cached_property
+    def _people(self) -> list[tuple[str, str]]:
         """Members of the organisation, and the data team (superusers), who may change it."""
         people = (
             User.objects.filter(
@@ -214,7 +219,8 @@ class ChangeFilterSet(django_filters.FilterSet):
         )
         return [(str(person.pk), str(person)) for person in people]
 
-    def _fields(self):
+    @cached_property
+    def _fields(self) -> list[tuple[str, str]]:
         register = selectors.register_for(self.organisation)
         return [
             *((core.name, core.label) for core in CORE_FIELDS),
@@ -222,7 +228,8 @@ class ChangeFilterSet(django_filters.FilterSet):
             *((f"extra.{key}", key) for key in register.extra_columns),
         ]
 
-    def _operations(self):
+    @cached_property
+    def _operations(self) -> list[tuple[str, str]]:
         """The latest operations, and the one asked for if it is older."""
         recent = Changeset.objects.filter(organisation=self.organisation).order_by("-created_at")
         wanted = (self.data or {}).get("changeset", "")
