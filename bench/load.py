@@ -1,6 +1,6 @@
 """Under load: gunicorn with production settings, 32 logged-in people on the records browser.
 
-gunicorn runs as the Dockerfile runs it (3 workers × 2 threads, DEBUG off, static files
+gunicorn runs as the Dockerfile runs it (4 workers × 1 thread, DEBUG off, static files
 collected and served by whitenoise), on loopback, as if behind a TLS proxy (it is told
 so by X-Forwarded-Proto). Each client logs in through the login form, opens the browser
 page, then changes filters as a person would: mostly the HTMX requests that swap the
@@ -30,7 +30,7 @@ from bench.report import Result
 
 CLIENTS = 32
 SECONDS = 30
-WORKERS, THREADS = 3, 2
+WORKERS, THREADS = 4, 1
 
 FILTERS = [
     {},
