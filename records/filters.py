@@ -48,7 +48,8 @@ class RecordFilterSet(django_filters.FilterSet):
 
     The facet and range filters are built from CORE_FIELDS, so a new core field is
     filterable without editing this class. Choice menus of free-text fields come from
-    the organisation's Register (one row), never from a scan of the records.
+    the facet counts the database keeps (selectors.facet_values), never from a scan of
+    the records.
     """
 
     q = django_filters.CharFilter(
@@ -97,8 +98,8 @@ class RecordFilterSet(django_filters.FilterSet):
             self.filters[name] = self.filters.pop(name)
 
     @cached_property
-    def register(self):
-        return selectors.register_for(self.organisation)
+    def facet_values(self) -> dict[str, list[str]]:
+        return selectors.facet_values(self.organisation)
 
     @property
     def is_filtered(self) -> bool:
@@ -112,7 +113,7 @@ class RecordFilterSet(django_filters.FilterSet):
         def choices():
             if core.choices is not None:
                 return core.choices.choices
-            return [(v, v) for v in self.register.facet_values.get(core.name, [])]
+            return [(v, v) for v in self.facet_values.get(core.name, [])]
 
         return choices
 

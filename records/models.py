@@ -452,7 +452,7 @@ class ExportJob(models.Model):
 
 
 class Register(models.Model):
-    """An organisation's register settings: remembered import mapping, columns and values."""
+    """An organisation's register settings: the remembered import mapping and export columns."""
 
     organisation = models.OneToOneField(
         Organisation, on_delete=models.CASCADE, related_name="register"
@@ -461,10 +461,6 @@ class Register(models.Model):
     column_map = models.JSONField(default=dict, blank=True)
     # The `extra` keys seen in this organisation, in first-seen order (export columns).
     extra_columns = ArrayField(models.CharField(max_length=120), default=list, blank=True)
-    # {field: [values]} for free-text facet fields (category, region): the filter menus'
-    # options, kept by the services that write records so that no page has to find the
-    # distinct values of a million rows.
-    facet_values = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"Register of {self.organisation}"

@@ -36,8 +36,11 @@ def records_for(organisation: Organisation) -> QuerySet[Record]:
 
 
 def register_for(organisation: Organisation) -> Register:
-    register, _ = Register.objects.get_or_create(organisation=organisation)
-    return register
+    """The organisation's Register, or an empty one (unsaved) if nothing has written it yet:
+    pages only read it, and a GET writes nothing."""
+    return Register.objects.filter(organisation=organisation).first() or Register(
+        organisation=organisation
+    )
 
 
 def search_query(text: str) -> SearchQuery | None:
@@ -134,20 +137,36 @@ def record_facets(queryset: QuerySet[Record]) -> list[Facet]:
     return _facets(counts)
 
 
-def register_facets(organisation: Organisation) -> list[Facet]:
-    """The facets of all the organisation's live records, from the counts the database
-    keeps (FacetCount): a few hundred rows instead of a scan of the register."""
-    counts: dict[str, list[tuple[str, int]]] = {core.name: [] for core in FACET_FIELDS}
+def _kept_counts(organisation: Organisation) -> list[tuple[str, str, int]]:
+    """(field, value, live records) from the counts the database keeps (FacetCount): a
+    few hundred rows instead of a scan of the register. Ordered by field and value."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT field, value, sum(count)::bigint FROM records_facetcount "
-            "WHERE organisation_id = %s GROUP BY field, value HAVING sum(count) <> 0",
+            "WHERE organisation_id = %s GROUP BY field, value HAVING sum(count) > 0 "
+            "ORDER BY field, value",
             [organisation.pk],
         )
-        for field, value, count in cursor.fetchall():
-            if field in counts:
-                counts[field].append((value, count))
+        return cursor.fetchall()
+
+
+def register_facets(organisation: Organisation) -> list[Facet]:
+    """The facets of all the organisation's live records."""
+    counts: dict[str, list[tuple[str, int]]] = {core.name: [] for core in FACET_FIELDS}
+    for field, value, count in _kept_counts(organisation):
+        if field in counts:
+            counts[field].append((value, count))
     return _facets(counts)
+
+
+def facet_values(organisation: Organisation) -> dict[str, list[str]]:
+    """The values some live record has, of each free-text facet field (category, region):
+    the filter menus' options and the bulk-edit bar's suggestions."""
+    values: dict[str, list[str]] = {core.name: [] for core in FACET_FIELDS if not core.choices}
+    for field, value, _ in _kept_counts(organisation):
+        if field in values and value:
+            values[field].append(value)
+    return values
 
 
 def _facets(counts: dict[str, list[tuple[str, int]]]) -> list[Facet]:

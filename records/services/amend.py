@@ -19,10 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
-from records.fields import AMENDABLE_FIELDS, FACET_FIELDS, FIELDS_BY_NAME, InvalidValue
+from records.fields import AMENDABLE_FIELDS, FIELDS_BY_NAME, InvalidValue
 from records.models import Channel, Record
 from records.services.audit import Audit, audited, diff, history_write, snapshot
-from records.services.register import register_note
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,8 @@ def record_lock(record: Record, *, version: int | None) -> Record:
     The lock makes a concurrent save wait for this one to commit, and then see its
     version: of two editors who opened the same version, the second is refused.
     """
-    # Only the record's row is locked; its organisation comes along for register_note.
+    # Only the record's row is locked; its organisation comes along for the links the
+    # views answer with.
     locked = (
         Record.objects.select_for_update(of=("self",))
         .select_related("organisation")
@@ -118,14 +118,6 @@ def record_write(
     return True
 
 
-def _facet_values(record: Record) -> dict[str, str]:
-    return {core.name: core.to_text(getattr(record, core.name)) for core in FACET_FIELDS}
-
-
-def note_values(record: Record) -> None:
-    register_note(organisation=record.organisation, values=_facet_values(record))
-
-
 def refuse_deleted(record: Record) -> None:
     if record.deleted_at is not None:
         raise ValidationError("This record is deleted: restore it before changing it.")
@@ -143,8 +135,7 @@ def record_editing(record: Record, *, version: int | None, audit: Audit) -> Iter
         refuse_deleted(locked)
         before = snapshot(locked)
         yield locked
-        if record_write(locked, before=before, audit=audit):
-            note_values(locked)
+        record_write(locked, before=before, audit=audit)
 
 
 def record_create(
@@ -189,7 +180,6 @@ def record_create(
                 {"reference": f"A record with the reference {reference} already exists."}
             ) from None
         history_write(record, audit=audit, changes=diff({}, snapshot(record)), history_type="+")
-        note_values(record)
     log.info("%s created %s in %s", by, reference, organisation.slug)
     return record
 
@@ -247,7 +237,6 @@ def record_revert_to_source(
             # app): only the amendment mark goes, and the history says so.
             changes = {f"amendment:{field}": ["amended", ""]}
         record_write(locked, before=before, audit=audit, changes=changes)
-        note_values(locked)
     return locked
 
 
@@ -294,6 +283,5 @@ def record_restore(
         before = snapshot(locked)
         locked.deleted_at = None
         record_write(locked, before=before, audit=audit)
-        note_values(locked)
     log.info("%s restored %s in %s", by, locked.reference, locked.organisation_id)
     return locked

@@ -28,7 +28,6 @@ from records.services.audit import (
     sql_diff,
     sql_text,
 )
-from records.services.register import register_note
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +151,7 @@ def records_bulk_edit(
             },
         )
         changed = cursor.rowcount
-        if changed:
-            register_note(organisation=organisation, values={field: text})
-        else:
+        if not changed:
             # Nothing changed, so there is no operation to show: the changeset goes too.
             changeset.delete()
             changeset = None

@@ -11,7 +11,7 @@ from accounts.models import Organisation
 from records.fields import FIELD_NAMES
 from records.models import Channel
 from records.services.audit import audited, history_columns
-from records.services.register import register_note, register_refresh_values
+from records.services.register import register_note
 
 STAGING_COLUMNS = (*FIELD_NAMES, "extra")
 
@@ -76,5 +76,4 @@ def records_seed(
             # would take them up to a minute later).
             cursor.execute("ANALYZE records_record, records_historicalrecord")
         register_note(organisation=organisation, extra_columns=extra_columns)
-        register_refresh_values(organisation=organisation)
     return added

@@ -67,7 +67,7 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
         "querystring": data.urlencode(),
         "bulk_form": BulkEditForm(initial={"query": data.urlencode()}),
         # Called by the template only where it draws the datalist (the whole browse
-        # region), which loads the Register for the filter menus anyway.
+        # region), which reads the facet values for the filter menus anyway.
         "bulk_values": lambda: _suggested_values(filterset),
     }
 
@@ -79,7 +79,7 @@ def _suggested_values(filterset: RecordFilterSet) -> list[str]:
         if core.choices is not None:
             values += core.choices.values
         else:
-            values += filterset.register.facet_values.get(core.name, [])
+            values += filterset.facet_values.get(core.name, [])
     return list(dict.fromkeys(values))
 
 
@@ -101,7 +101,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
     """The records browser: one URL for the page and for its HTMX fragments.
 
     Queries: the capped count (plus the planner's estimate past the cap), the page of
-    rows, and the Register for the filter menus (and the bulk-edit bar's suggested
+    rows, and the facet values for the filter menus (and the bulk-edit bar's suggested
     values); the rows carry their open-conflict flag in the same query. None of it
     grows with the page size.
     """

@@ -40,7 +40,7 @@ from records.services.imports.mapping import (
 )
 from records.services.imports.progress import HEARTBEAT_SECONDS, Progress
 from records.services.imports.rows import ColumnMap
-from records.services.register import register_note, register_refresh_values
+from records.services.register import register_note
 from records.spreadsheets import ReadOptions, Sheet, SpreadsheetError, open_spreadsheet
 
 log = logging.getLogger(__name__)
@@ -432,7 +432,7 @@ def _lock_organisation(organisation_id: int) -> None:
 
 def _update_register(run: ImportRun, columns: ColumnMap) -> None:
     register_note(organisation=run.organisation, extra_columns=columns.extra_keys)
-    register = register_refresh_values(organisation=run.organisation)
+    register, _ = Register.objects.select_for_update().get_or_create(organisation=run.organisation)
     register.column_map = remember(register.column_map, columns)
     register.save(update_fields=["column_map"])
 
