@@ -5,29 +5,56 @@ a `<td>` with each column's attributes), without the template engine's per-cell 
 rendering the 25 rows of the records browser that way took three quarters of the
 page's server time. Columns whose cell attributes are computed per record (callables)
 are computed per record; the others once per table.
+
+Each cell's value is what django-tables2's BoundRow.get_cell gives, worked out the same
+way (the record's attribute, or its get_FOO_display() for a field with choices; the
+column's default for an empty value; the column's or the table's render method called
+with the arguments it names), but with everything that depends only on the column
+decided once per table rather than once per cell. Columns it does not cover (an
+accessor through a relation, a linkify'd or link column, a value that is callable)
+go through django-tables2 itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import template
+from django.core.exceptions import FieldDoesNotExist
 from django.template.base import render_value_in_context
 from django.utils.formats import localize
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django_tables2 import Column
+from django_tables2.columns.linkcolumn import BaseLinkColumn
+from django_tables2.columns.manytomanycolumn import ManyToManyColumn
+from django_tables2.utils import signature
 
 register = template.Library()
+
+# The arguments django-tables2 offers a render method (BoundRow._optional_cell_arguments).
+_CELL_ARGUMENTS = frozenset(("value", "record", "column", "bound_column", "bound_row", "table"))
+# A cell django-tables2 must render itself.
+_SLOW = object()
 
 
 @register.simple_tag(takes_context=True)
 def table_row(context, row) -> str:
     table = row.table
-    fixed = _fixed_cell_attributes(table)
+    record = row.record
     cells = []
-    for column, cell in row.items():
-        attributes = fixed.get(column.name)
+    for bound_column, attributes, cell in _cell_renderers(table):
+        value = cell(record, row) if cell is not None else _SLOW
+        if value is _SLOW:
+            value = row.get_cell(bound_column.name)
+        # What BoundRow.items sets for callable cell attributes, which read them.
+        bound_column.current_value = value
+        bound_column.current_record = record
         if attributes is None:
-            attributes = column.attrs["td"].as_html()
-        cells.append(format_html("<td {}>{}</td>", attributes, _value(context, column, cell)))
+            attributes = bound_column.attrs["td"].as_html()
+        cells.append(
+            format_html("<td {}>{}</td>", attributes, _value(context, bound_column, value))
+        )
     return format_html("<tr {}>{}</tr>", row.attrs.as_html(), mark_safe("".join(cells)))  # noqa: S308 - each cell is escaped above
 
 
@@ -37,17 +64,78 @@ def _value(context, column, cell):
     return render_value_in_context(localize(cell, use_l10n=column.localize), context)
 
 
-def _fixed_cell_attributes(table) -> dict[str, str]:
-    """The <td> attributes of the columns that do not depend on the record, by column name."""
+def _cell_renderers(table) -> list[tuple]:
+    """(bound column, fixed <td> attributes or None, cell function or None) per visible column."""
     try:
-        return table._fixed_cell_attributes
+        return table._cell_renderers
     except AttributeError:
         pass
-    fixed = {}
-    for column in table.columns:
-        declared = {**table.attrs, **column.column.attrs}
-        cell = declared.get("td", declared.get("cell", {}))
-        if not any(callable(value) for value in cell.values()):
-            fixed[column.name] = column.attrs["td"].as_html()
-    table._fixed_cell_attributes = fixed
-    return fixed
+    renderers = []
+    for bound_column in table.columns:
+        declared = {**table.attrs, **bound_column.column.attrs}
+        cell_attrs = declared.get("td", declared.get("cell", {}))
+        fixed = (
+            None
+            if any(callable(value) for value in cell_attrs.values())
+            else bound_column.attrs["td"].as_html()
+        )
+        renderers.append((bound_column, fixed, _cell_function(table, bound_column)))
+    table._cell_renderers = renderers
+    return renderers
+
+
+def _cell_function(table, bound_column) -> Callable | None:
+    """A function of (record, row) giving the cell's content; None leaves it to django-tables2."""
+    column = bound_column.column
+    model = getattr(getattr(table, "data", None), "model", None)
+    if (
+        model is None
+        or bound_column.link
+        or isinstance(column, BaseLinkColumn | ManyToManyColumn)
+        or len(bound_column.accessor.bits) != 1
+        or callable(getattr(column, "_default", None))  # a default computed per cell
+    ):
+        return None
+    name = bound_column.accessor.bits[0]
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    display = f"get_{name}_display" if getattr(field, "choices", ()) else None
+    render = bound_column.render
+    plain = getattr(render, "__func__", None) is Column.render
+    wanted, catch_all = signature(render)
+    if not catch_all and not set(wanted) <= _CELL_ARGUMENTS:
+        return None  # django-tables2 would not call it at all: let it say so
+    empty_values = column.empty_values
+    default = bound_column.default
+
+    def cell(record, row):
+        if not isinstance(record, model):
+            return _SLOW
+        if display is not None:
+            value = getattr(record, display)()
+        else:
+            try:
+                value = getattr(record, name)
+            except Exception:  # as django-tables2: a value it cannot get is an empty one
+                value = None
+            if callable(value):
+                return _SLOW
+        if value in empty_values:
+            return default
+        if plain:
+            return value
+        arguments = {
+            "value": value,
+            "record": record,
+            "column": column,
+            "bound_column": bound_column,
+            "bound_row": row,
+            "table": table,
+        }
+        if not catch_all:
+            arguments = {key: arguments[key] for key in wanted}
+        return render(**arguments)
+
+    return cell
