@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import django_filters
 from django import forms
 from django.db import models
@@ -11,8 +13,10 @@ from django.utils.functional import cached_property
 
 from accounts.models import User
 from records import history, selectors
-from records.fields import CORE_FIELDS, Kind
+from records.fields import CORE_FIELDS, FACET_FIELDS, Kind
 from records.models import Changeset, Channel, Conflict, Record
+
+FACET_NAMES = frozenset(core.name for core in FACET_FIELDS)
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 
@@ -108,6 +112,23 @@ class RecordFilterSet(django_filters.FilterSet):
         Compared as SQL, so that a new kind of filter needs nothing here.
         """
         return str(self.qs.query) != str(self.queryset.query)
+
+    @property
+    def known_total(self) -> Callable[[], int] | None:
+        """A function giving how many records match, where the facet counts know it
+        without a count of the records: no filter, or one facet field's value alone."""
+        organisation = self.organisation
+        if not self.is_filtered:
+            return lambda: selectors.live_record_count(organisation)
+        if not self.form.is_valid():
+            return None
+        chosen = {name: value for name, value in self.form.cleaned_data.items() if value}
+        if len(chosen) != 1:
+            return None
+        ((name, value),) = chosen.items()
+        if name not in FACET_NAMES or value == self.filters[name].null_value:
+            return None
+        return lambda: selectors.facet_value_count(organisation, name, value)
 
     def _choices(self, core):
         def choices():

@@ -196,6 +196,17 @@ def live_record_count(organisation: Organisation) -> int:
         return cursor.fetchone()[0]
 
 
+def facet_value_count(organisation: Organisation, field: str, value: str) -> int:
+    """How many live records have this value of a facet field, from the facet counts."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(count), 0)::bigint FROM records_facetcount "
+            "WHERE organisation_id = %s AND field = %s AND value = %s",
+            [organisation.pk, field, value],
+        )
+        return cursor.fetchone()[0]
+
+
 def estimated_count(queryset: QuerySet[Record]) -> int:
     """Return the planner's estimate of the rows a queryset matches (no scan)."""
     sql, params = queryset.order_by().query.sql_with_params()
@@ -211,16 +222,16 @@ class CappedPaginator(Paginator):
     """A paginator that counts up to COUNT_CAP rows and estimates beyond.
 
     `count` is what pages are computed from (never more than the cap); `total` is what
-    the page shows: exact below the cap; above it, `exact_total()` where the caller
-    knows one cheaply (the unfiltered register, from its facet counts), else the
-    planner's estimate.
+    the page shows: exact below the cap, the planner's estimate above it. Where the
+    caller knows the exact number of matches cheaply (`known_total`: the unfiltered
+    register, or one facet value, from the facet counts), nothing is counted at all.
     """
 
     cap = COUNT_CAP
 
-    def __init__(self, *args, exact_total: Callable[[], int] | None = None, **kwargs):
+    def __init__(self, *args, known_total: Callable[[], int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.exact_total = exact_total
+        self.known_total = known_total
 
     @cached_property
     def queryset(self) -> QuerySet:
@@ -230,9 +241,15 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _capped(self) -> int:
+        if self.known_total is not None:
+            return min(self.known_total_value, self.cap + 1)
         # Count primary keys without the ordering: the page's ORDER BY would make
         # PostgreSQL sort the capped subquery before counting it.
         return self.queryset.order_by().values("pk")[: self.cap + 1].count()
+
+    @cached_property
+    def known_total_value(self) -> int:
+        return self.known_total()
 
     @cached_property
     def count(self) -> int:
@@ -244,14 +261,14 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def is_estimate(self) -> bool:
-        return self.is_capped and self.exact_total is None
+        return self.is_capped and self.known_total is None
 
     @cached_property
     def total(self) -> int:
+        if self.known_total is not None:
+            return self.known_total_value
         if not self.is_capped:
             return self._capped
-        if self.exact_total is not None:
-            return self.exact_total()
         return max(estimated_count(self.queryset), self.cap + 1)
 
 

@@ -53,10 +53,11 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
     table = RecordTable(
         filterset.qs, org_slug=request.organisation.slug, can_edit=request.membership.can_edit
     )
-    paginate = {"paginator_class": selectors.CappedPaginator, "per_page": per_page(request)}
-    if not filterset.is_filtered:
-        organisation = request.organisation
-        paginate["exact_total"] = lambda: selectors.live_record_count(organisation)
+    paginate = {
+        "paginator_class": selectors.CappedPaginator,
+        "per_page": per_page(request),
+        "known_total": filterset.known_total,
+    }
     RequestConfig(request, paginate=paginate).configure(table)
     return {
         "filterset": filterset,

@@ -7,6 +7,8 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from records.models import Conflict, Record
@@ -277,6 +279,42 @@ def test_the_whole_register_past_the_cap_is_counted_exactly(
     assert re.search(r"12 records\s*<span class=\"hint\"[^>]*>\(the first 10 paged\)", content)
     assert "(estimate)" not in content and "About" not in content
     assert len(references(response)) == 10
+
+
+def test_one_facet_value_is_counted_from_the_facet_counts(
+    viewer, acme, beacon, make_records, monkeypatch
+):
+    make_records(acme, *({"reference": f"REF-C{i:02d}", "region": "Wales"} for i in range(12)))
+    make_records(acme, {"reference": "REF-L", "region": "London"})
+    make_records(beacon, *({"reference": f"REF-B{i:02d}", "region": "Wales"} for i in range(5)))
+    monkeypatch.setattr(CappedPaginator, "cap", 10)
+    with CaptureQueriesContext(connection) as queries:
+        response = browse(viewer, acme, per_page=25, region="Wales")
+    content = response.content.decode()
+    assert re.search(r"12 records\s*<span class=\"hint\"[^>]*>\(the first 10 paged\)", content)
+    assert "(estimate)" not in content and "About" not in content
+    assert len(references(response)) == 10
+    # No count of the records: the page's own rows are the only read of the table.
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "records_record" in q["sql"]]
+    assert counts == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"region": "Wales", "status": "registered"},  # two filters: no facet count knows it
+        {"region": "Wales", "q": "charity"},  # make_records names them "A Charity"
+        {"region": "Wales", "status": "nowhere"},  # an invalid choice: the records count
+    ],
+)
+def test_other_filters_past_the_cap_are_estimates(viewer, acme, make_records, monkeypatch, query):
+    make_records(
+        acme,
+        *({"reference": f"REF-C{i:02d}", "region": "Wales"} for i in range(12)),
+    )
+    monkeypatch.setattr(CappedPaginator, "cap", 10)
+    content = browse(viewer, acme, per_page=25, **query).content.decode()
+    assert "About" in content and "(estimate)" in content
 
 
 def test_it_counts_facets_for_the_current_filter(viewer, acme, register):
