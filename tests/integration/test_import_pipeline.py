@@ -22,6 +22,7 @@ from records.history import entry_changes
 from records.models import Changeset, Channel, Conflict, ImportRun, Record, Register
 from records.selectors import facet_values
 from records.services import imports
+from records.services.amend import record_create
 from records.services.imports import pipeline
 from scripts.embedded_pg import with_database
 from tests.helpers import HEADERS, amend, apply, csv_bytes, load, preview, records, row, start
@@ -395,28 +396,70 @@ def test_it_changes_nothing_when_the_apply_fails(acme, bob, monkeypatch):
     assert records(acme)["R1"].name == "Changed"
 
 
+def _apply_while(run, user, monkeypatch, meanwhile) -> ImportRun:
+    """Apply `run`, calling `meanwhile()` once, after the first plan and before the writes."""
+    run = imports.import_confirm(
+        run=run, reason="x", mode="upsert", skip_invalid=False, by=user, defer=False
+    )
+    real_build = pipeline.build_plan
+    done = []
+
+    def build_then_meanwhile(sql, *, only_leftovers=False):
+        real_build(sql, only_leftovers=only_leftovers)
+        if not done:
+            done.append(meanwhile())
+
+    monkeypatch.setattr(pipeline, "build_plan", build_then_meanwhile)
+    return imports.import_apply(run=run)
+
+
 def test_it_never_overwrites_an_edit_made_while_it_runs(acme, bob, alice, monkeypatch):
     load(acme, bob, [row("R1"), row("R2")])
     run = preview(acme, bob, csv_bytes([row("R1", name="Source says"), row("R2", name="Also new")]))
-    run = imports.import_confirm(
-        run=run, reason="x", mode="upsert", skip_invalid=False, by=bob, defer=False
+    # An editor saves R1.
+    applied = _apply_while(
+        run, bob, monkeypatch, lambda: amend(records(acme)["R1"], alice, name="Editor says")
     )
-    real_build = pipeline.build_plan
-    edited = []
-
-    def build_then_someone_edits(sql, *, only_leftovers=False):
-        real_build(sql, only_leftovers=only_leftovers)
-        if not edited:  # after the first plan, an editor saves R1
-            edited.append(amend(records(acme)["R1"], alice, name="Editor says"))
-
-    monkeypatch.setattr(pipeline, "build_plan", build_then_someone_edits)
-    applied = imports.import_apply(run=run)
     assert applied.status == Status.APPLIED, applied.error
     found = records(acme)
     assert found["R1"].name == "Editor says"  # planned again: the amendment stands
     assert Conflict.objects.get(record=found["R1"]).new_source == "Source says"
     assert found["R2"].name == "Also new"
     assert applied.counts["passes"] == 2
+
+
+def test_a_record_someone_creates_while_it_runs_is_planned_again(acme, bob, alice, monkeypatch):
+    load(acme, bob, [row("R1")])
+    run = preview(
+        acme, bob, csv_bytes([row("R1", name="Source says"), row("N1"), row("N2", name="New")])
+    )
+    # An editor types in N1 by hand.
+    applied = _apply_while(
+        run,
+        bob,
+        monkeypatch,
+        lambda: record_create(
+            organisation=acme,
+            values={"reference": "N1", "name": "Typed in"},
+            reason="Phoned in",
+            by=alice,
+        ),
+    )
+    assert applied.status == Status.APPLIED, applied.error
+    found = records(acme)
+    # Not inserted over it: planned again as the record it now is, whose typed-in name
+    # is an amendment the source now disagrees with.
+    assert found["N1"].name == "Typed in"
+    assert Conflict.objects.get(record=found["N1"], field="name").new_source == "Charity N1"
+    assert found["N2"].name == "New"
+    assert found["R1"].name == "Source says"
+    assert applied.counts["passes"] == 2
+    assert (applied.counts["new"], applied.counts["changed"]) == (1, 1)
+    assert applied.counts["conflicting"] == 1
+    # Its creation by hand, then the import filling the fields nobody typed in.
+    typed, imported = Record.history.filter(id=found["N1"].pk).order_by("history_id")
+    assert (typed.channel, imported.channel) == (Channel.WEB, Channel.IMPORT)
+    assert "name" not in entry_changes(imported) and "postcode" in entry_changes(imported)
 
 
 @pytest.mark.django_db(transaction=True)
