@@ -124,18 +124,27 @@ def refuse_deleted(record: Record) -> None:
 
 
 @contextmanager
-def record_editing(record: Record, *, version: int | None, audit: Audit) -> Iterator[Record]:
+def record_editing(
+    record: Record,
+    *,
+    version: int | None,
+    audit: Audit,
+    if_no_value_changed: dict[str, list[str]] | None = None,
+) -> Iterator[Record]:
     """Lock a live record for a change by hand; on the way out, save it with its history.
 
     The caller changes the locked record inside the block (record_set for core fields);
-    if that changed nothing, nothing is written. An error in the block changes nothing.
+    if that changed no value, nothing is written, unless the caller says what the
+    history should record then (`if_no_value_changed`: a change of amendments only). An
+    error in the block changes nothing.
     """
     with audited():
         locked = record_lock(record, version=version)
         refuse_deleted(locked)
         before = snapshot(locked)
         yield locked
-        record_write(locked, before=before, audit=audit)
+        changes = diff(before, snapshot(locked)) or if_no_value_changed or {}
+        record_write(locked, before=before, audit=audit, changes=changes)
 
 
 def record_create(
@@ -216,9 +225,12 @@ def record_revert_to_source(
     """Put a field's source value back and clear its amendment."""
     audit = Audit(user=by, reason=reason, channel=channel)
     core = FIELDS_BY_NAME.get(field)
-    with audited():
-        locked = record_lock(record, version=version)
-        refuse_deleted(locked)
+    # If the value already is the source value (someone put it back outside the app),
+    # only the amendment mark goes, and the history says so.
+    cleared = {f"amendment:{field}": ["amended", ""]}
+    with record_editing(
+        record, version=version, audit=audit, if_no_value_changed=cleared
+    ) as locked:
         amendment = locked.amendments.get(field)
         if core is None or amendment is None:
             raise ValidationError(f"{field} is not amended.")
@@ -228,15 +240,8 @@ def record_revert_to_source(
             raise ValidationError(
                 f"{core.label} has no source value to go back to: it {error}."
             ) from None
-        before = snapshot(locked)
         setattr(locked, field, value)
         locked.amendments = {k: v for k, v in locked.amendments.items() if k != field}
-        changes = diff(before, snapshot(locked))
-        if not changes:
-            # The value already is the source value (someone put it back outside the
-            # app): only the amendment mark goes, and the history says so.
-            changes = {f"amendment:{field}": ["amended", ""]}
-        record_write(locked, before=before, audit=audit, changes=changes)
     return locked
 
 
