@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import django_filters
 from django import forms
 from django.db import models
@@ -113,13 +111,11 @@ class RecordFilterSet(django_filters.FilterSet):
         """
         return str(self.qs.query) != str(self.queryset.query)
 
-    @property
-    def known_total(self) -> Callable[[], int] | None:
-        """A function giving how many records match, where the facet counts know it
-        without a count of the records: no filter, or one facet field's value alone."""
-        organisation = self.organisation
+    def known_total(self) -> int | None:
+        """How many records match, where the facet counts know it without a count of the
+        records (no filter, or one facet field's value alone); else None."""
         if not self.is_filtered:
-            return lambda: selectors.live_record_count(organisation)
+            return selectors.kept_count(self.organisation)
         if not self.form.is_valid():
             return None
         chosen = {name: value for name, value in self.form.cleaned_data.items() if value}
@@ -128,7 +124,7 @@ class RecordFilterSet(django_filters.FilterSet):
         ((name, value),) = chosen.items()
         if name not in FACET_NAMES or value == self.filters[name].null_value:
             return None
-        return lambda: selectors.facet_value_count(organisation, name, value)
+        return selectors.kept_count(self.organisation, name, value)
 
     def _choices(self, core):
         def choices():

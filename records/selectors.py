@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery
@@ -184,26 +183,19 @@ def _facets(counts: dict[str, list[tuple[str, int]]]) -> list[Facet]:
     return facets
 
 
-def live_record_count(organisation: Organisation) -> int:
-    """How many live records the organisation has, from its facet counts (each live
-    record has one status)."""
+def kept_count(organisation: Organisation, field: str = "status", value: str | None = None) -> int:
+    """How many live records have `value` of a facet field, from the facet counts; with no
+    value, how many live records there are (each has one value of each facet field)."""
+    sql = (
+        "SELECT coalesce(sum(count), 0)::bigint FROM records_facetcount "
+        "WHERE organisation_id = %s AND field = %s"
+    )
+    params: list = [organisation.pk, field]
+    if value is not None:
+        sql += " AND value = %s"
+        params.append(value)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(count), 0)::bigint FROM records_facetcount "
-            "WHERE organisation_id = %s AND field = 'status'",
-            [organisation.pk],
-        )
-        return cursor.fetchone()[0]
-
-
-def facet_value_count(organisation: Organisation, field: str, value: str) -> int:
-    """How many live records have this value of a facet field, from the facet counts."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(count), 0)::bigint FROM records_facetcount "
-            "WHERE organisation_id = %s AND field = %s AND value = %s",
-            [organisation.pk, field, value],
-        )
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
 
@@ -229,7 +221,7 @@ class CappedPaginator(Paginator):
 
     cap = COUNT_CAP
 
-    def __init__(self, *args, known_total: Callable[[], int] | None = None, **kwargs):
+    def __init__(self, *args, known_total: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.known_total = known_total
 
@@ -242,14 +234,10 @@ class CappedPaginator(Paginator):
     @cached_property
     def _capped(self) -> int:
         if self.known_total is not None:
-            return min(self.known_total_value, self.cap + 1)
+            return min(self.known_total, self.cap + 1)
         # Count primary keys without the ordering: the page's ORDER BY would make
         # PostgreSQL sort the capped subquery before counting it.
         return self.queryset.order_by().values("pk")[: self.cap + 1].count()
-
-    @cached_property
-    def known_total_value(self) -> int:
-        return self.known_total()
 
     @cached_property
     def count(self) -> int:
@@ -266,7 +254,7 @@ class CappedPaginator(Paginator):
     @cached_property
     def total(self) -> int:
         if self.known_total is not None:
-            return self.known_total_value
+            return self.known_total
         if not self.is_capped:
             return self._capped
         return max(estimated_count(self.queryset), self.cap + 1)

@@ -56,7 +56,7 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
     paginate = {
         "paginator_class": selectors.CappedPaginator,
         "per_page": per_page(request),
-        "known_total": filterset.known_total,
+        "known_total": filterset.known_total(),
     }
     RequestConfig(request, paginate=paginate).configure(table)
     return {
