@@ -378,7 +378,8 @@ def import_apply(*, run: ImportRun, echo=None) -> ImportRun:
                     "run": run.pk,
                 }
                 progress.report("Writing records", 75, force=True)
-                applied = pipeline.apply_plan(sql, params)
+                planned = counts["new"] + counts["changed"] + counts["conflicting"]
+                applied = pipeline.apply_plan(sql, params, planned=planned)
                 if run.mode == ImportRun.Mode.FULL_REFRESH:
                     progress.report("Marking missing records removed", 90, force=True)
                     applied.removed, applied.removed_conflicts = pipeline.remove_absent(sql, params)

@@ -718,19 +718,15 @@ class Applied:
     passes: int = 0
 
 
-def apply_plan(
-    sql: ImportSQL, params: dict, *, on_pass: Callable[[int], None] | None = None
-) -> Applied:
-    """Apply the plan; plan again the rows someone else changed meanwhile, a few times."""
+def apply_plan(sql: ImportSQL, params: dict, *, planned: int) -> Applied:
+    """Apply the plan (`planned` rows, as plan_counts counted them); plan again the rows
+    someone else changed meanwhile, a few times."""
     result = Applied()
     with _cursor() as cursor:
         for attempt in range(1, MAX_PASSES + 1):
-            before = plan_counts()
-            if before["planned"] == 0:
+            if planned == 0:
                 return result
             result.passes = attempt
-            if on_pass:
-                on_pass(attempt)
             cursor.execute("DROP TABLE IF EXISTS import_applied_new, import_applied")
             cursor.execute("CREATE TEMP TABLE import_applied_new (reference text)")
             cursor.execute("CREATE TEMP TABLE import_applied (row_number integer, conflicted bool)")
@@ -744,7 +740,7 @@ def apply_plan(
             result.new += new
             result.changed += updated - conflicting
             result.conflicting += conflicting
-            if new + updated == before["planned"]:
+            if new + updated == planned:
                 return result
             # What is left was changed (or created) by someone else after it was planned:
             # plan it again.
@@ -760,6 +756,7 @@ def apply_plan(
                 "CREATE TEMP TABLE import_leftover AS SELECT row_number FROM import_plan"
             )
             build_plan(sql, only_leftovers=True)
+            planned = plan_counts()["planned"]
     raise ImportBlocked(
         "Records in this file kept changing while the import ran; nothing was changed. "
         "Try again in a moment."
