@@ -103,8 +103,9 @@ def record_list(request: HttpRequest) -> HttpResponse:
 
     Queries: the capped count (plus the planner's estimate past the cap), the page of
     rows, and the facet values for the filter menus (and the bulk-edit bar's suggested
-    values); the rows carry their open-conflict flag in the same query. None of it
-    grows with the page size.
+    values); the rows carry their open-conflict flag in the same query. A search
+    counts its matches exactly in the query that finds the page's ids, then reads those
+    rows (selectors.search_page). None of it grows with the page size.
     """
     return render_page(
         request,
