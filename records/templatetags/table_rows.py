@@ -17,14 +17,15 @@ go through django-tables2 itself.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from django import template
 from django.core.exceptions import FieldDoesNotExist
 from django.template.base import render_value_in_context
 from django.utils.formats import localize
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeData, mark_safe
 from django_tables2 import Column
 from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.columns.manytomanycolumn import ManyToManyColumn
@@ -40,6 +41,11 @@ _SLOW = object()
 
 @register.simple_tag(takes_context=True)
 def table_row(context, row) -> str:
+    return render_row(context, row)
+
+
+def render_row(context, row) -> str:
+    """`<tr>` and its cells, as django-tables2's table.html writes them."""
     table = row.table
     record = row.record
     cells = []
@@ -52,16 +58,26 @@ def table_row(context, row) -> str:
         bound_column.current_record = record
         if attributes is None:
             attributes = bound_column.attrs["td"].as_html()
-        cells.append(
-            format_html("<td {}>{}</td>", attributes, _value(context, bound_column, value))
-        )
-    return format_html("<tr {}>{}</tr>", row.attrs.as_html(), mark_safe("".join(cells)))  # noqa: S308 - each cell is escaped above
+        cells.append(f"<td {attributes}>{_text(context, bound_column, value)}</td>")
+    # Attributes come escaped from as_html(), each cell's text from _text().
+    return mark_safe(f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>")  # noqa: S308
 
 
-def _value(context, column, cell):
-    if column.localize is None:
-        return render_value_in_context(cell, context)
-    return render_value_in_context(localize(cell, use_l10n=column.localize), context)
+def _text(context, column, value) -> str:
+    """The cell as `{{ cell }}` writes it (render_value_in_context), escaped.
+
+    Nearly every cell is markup a render method escaped, or plain text: for those the
+    template's localisation changes nothing, and escaping is the standard library's
+    (as Django's own `escape`), without the lazy-string checks of each call.
+    """
+    if column.localize is None and context.autoescape:
+        if isinstance(value, SafeData):
+            return value
+        if type(value) is str:
+            return html.escape(value)
+    if column.localize is not None:
+        value = localize(value, use_l10n=column.localize)
+    return conditional_escape(render_value_in_context(value, context))
 
 
 def _cell_renderers(table) -> list[tuple]:
