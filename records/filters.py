@@ -13,13 +13,22 @@ from accounts.models import User
 from records import history, selectors
 from records.fields import CORE_FIELDS, FACET_FIELDS, Kind
 from records.models import Changeset, Channel, Conflict, Record
+from records.widgets import QuickSelect
 
 FACET_NAMES = frozenset(core.name for core in FACET_FIELDS)
 
 YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
 
 
-class YesNoFilter(django_filters.ChoiceFilter):
+class MenuFilter(django_filters.ChoiceFilter):
+    """A choice filter drawn as a menu without Django's per-option templates."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", QuickSelect)
+        super().__init__(*args, **kwargs)
+
+
+class YesNoFilter(MenuFilter):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("choices", YES_NO[1:])
         kwargs.setdefault("empty_label", "Any")
@@ -77,7 +86,7 @@ class RecordFilterSet(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
         for core in CORE_FIELDS:
             if core.facet:
-                self.filters[core.name] = django_filters.ChoiceFilter(
+                self.filters[core.name] = MenuFilter(
                     field_name=core.name,
                     label=core.label,
                     empty_label=f"Any {core.label.lower()}",
@@ -152,7 +161,7 @@ class ConflictFilterSet(django_filters.FilterSet):
         label="Record",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference or name"}),
     )
-    field = django_filters.ChoiceFilter(
+    field = MenuFilter(
         choices=[(core.name, core.label) for core in CORE_FIELDS], empty_label="Any field"
     )
     import_run = django_filters.NumberFilter(
@@ -189,7 +198,7 @@ class ChangeFilterSet(django_filters.FilterSet):
     date = django_filters.DateFromToRangeFilter(
         field_name="history_date", label="Date", widget=CompactDateRangeWidget()
     )
-    channel = django_filters.ChoiceFilter(
+    channel = MenuFilter(
         field_name="channel", label="Channel", choices=Channel.choices, empty_label="Any channel"
     )
 
@@ -202,19 +211,19 @@ class ChangeFilterSet(django_filters.FilterSet):
         self.operations: list[int] = []  # the operations a reason search matched
         super().__init__(data, queryset, **kwargs)
         # Each menu is read once: checking a chosen value and drawing the menu both ask.
-        self.filters["user"] = django_filters.ChoiceFilter(
+        self.filters["user"] = MenuFilter(
             field_name="history_user",
             label="Who",
             empty_label="Anyone",
             choices=lambda: self._people,
         )
-        self.filters["field"] = django_filters.ChoiceFilter(
+        self.filters["field"] = MenuFilter(
             method="filter_field",
             label="Field changed",
             empty_label="Any field",
             choices=lambda: self._fields,
         )
-        self.filters["changeset"] = django_filters.ChoiceFilter(
+        self.filters["changeset"] = MenuFilter(
             field_name="changeset",
             label="Operation",
             empty_label="Any operation",
