@@ -1,7 +1,8 @@
 """Pages: server time of realistic requests, ours next to the Django admin's on the same data.
 
 Each request runs through the whole Django stack in this process (middleware, the
-access gate, queries, templates: everything but the network), once to warm up and then
+access gate, queries, templates: everything but the network; the database connection
+kept between requests, as production settings keep it), once to warm up and then
 `page_repeats` times (the admin's three times); p50 and p95 are over those repeats. The
 admin's equivalent request, where there is one, is the baseline: RecordAdmin has the
 browser's search fields and filters; the changes page is compared with a plain
