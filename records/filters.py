@@ -81,8 +81,10 @@ class RecordFilterSet(django_filters.FilterSet):
         model = Record
         fields: list[str] = []
 
-    def __init__(self, data=None, queryset=None, *, organisation, **kwargs):
+    def __init__(self, data=None, queryset=None, *, organisation, paged=False, **kwargs):
         self.organisation = organisation
+        # For a page of the browser, a search is paged as its size suits (records_search).
+        self.paged = paged
         super().__init__(data, queryset, **kwargs)
         for core in CORE_FIELDS:
             if core.facet:
@@ -144,7 +146,9 @@ class RecordFilterSet(django_filters.FilterSet):
         return choices
 
     def filter_search(self, queryset, name, value):
-        return selectors.records_search(queryset, value)
+        return selectors.records_search(
+            queryset, value, organisation=self.organisation if self.paged else None
+        )
 
     def filter_amended(self, queryset, name, value):
         return selectors.records_amended(queryset, value == "yes")

@@ -68,16 +68,38 @@ def search_query(text: str) -> SearchQuery | None:
 # The annotation records_search filters on; its presence tells a queryset is searched.
 SEARCHED = "search_document"
 
+# A search the planner expects to match at least this share of the live register is
+# paged like any other filter (see records_search).
+DENSE_SEARCH = 0.5
 
-def records_search(queryset: QuerySet[Record], text: str) -> QuerySet[Record]:
+
+def records_search(
+    queryset: QuerySet[Record], text: str, *, organisation: Organisation | None = None
+) -> QuerySet[Record]:
+    """The records matching a search, marked as searched (is_searched).
+
+    A searched page finds every match through the search index and sorts them, since
+    walking the sort order's index and testing each row is slow when matches cluster
+    in that order (records.tables._order_matches). A search matching most of the
+    register ("c" matches every "GB-CHC-…" reference) would sort a million rows that
+    way, when walking the index finds its page in the first rows: given the
+    organisation (for a page), a search the planner expects to match most of its live
+    records is not marked, and is paged like any other filter.
+    """
     query = search_query(text)
     if query is None:
         return queryset
     # The same expression as the GIN index records_search, so the planner uses it.
-    return queryset.annotate(**{SEARCHED: SEARCH_DOCUMENT}).filter(**{SEARCHED: query})
+    searched = queryset.annotate(**{SEARCHED: SEARCH_DOCUMENT}).filter(**{SEARCHED: query})
+    if organisation is not None:
+        live = kept_count(organisation)
+        if live and estimated_count(searched) >= DENSE_SEARCH * live:
+            return queryset.alias(search_match=SEARCH_DOCUMENT).filter(search_match=query)
+    return searched
 
 
 def is_searched(queryset: QuerySet[Record]) -> bool:
+    """Whether a queryset is a search that pages by sorting its matches."""
     return SEARCHED in queryset.query.annotations
 
 

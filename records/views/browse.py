@@ -31,11 +31,13 @@ def per_page(request: HttpRequest) -> int:
     return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
-def browse_filterset(request: HttpRequest, data: QueryDict | None = None) -> RecordFilterSet:
+def browse_filterset(
+    request: HttpRequest, data: QueryDict | None = None, *, paged: bool = False
+) -> RecordFilterSet:
     organisation = request.organisation
     queryset = selectors.with_open_conflicts(selectors.records_for(organisation))
     data = request.GET if data is None else data
-    return RecordFilterSet(data or None, queryset=queryset, organisation=organisation)
+    return RecordFilterSet(data or None, queryset=queryset, organisation=organisation, paged=paged)
 
 
 def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
@@ -49,7 +51,7 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
         # django-tables2 reads sorting and paging from request.GET.
         request = copy.copy(request)
         request.GET = data
-    filterset = browse_filterset(request, data)
+    filterset = browse_filterset(request, data, paged=True)
     table = RecordTable(
         filterset.qs, org_slug=request.organisation.slug, can_edit=request.membership.can_edit
     )
