@@ -9,7 +9,6 @@ import re
 import django_tables2 as tables
 from django.db.models import F, Func
 from django.template.defaultfilters import pluralize
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
@@ -19,6 +18,7 @@ from django_tables2 import utils as tables2_utils
 from records import history, selectors
 from records.fields import CORE_FIELDS, Kind
 from records.models import Conflict, Record
+from records.templatetags.change_diff import change_diff_html
 
 # Only the columns with an index behind them (records/models.py) can be sorted: sorting
 # a million rows by an unindexed column is a full scan on every page. Each sorts by
@@ -350,7 +350,7 @@ class ChangeDiffColumn(tables.Column):
             return format_html(
                 '<span class="muted">{} field{} set</span>', len(lines), pluralize(len(lines))
             )
-        return render_to_string("records/partials/change_diff.html", {"lines": lines})
+        return change_diff_html(lines)
 
 
 class ChangeRecordColumn(tables.Column):
