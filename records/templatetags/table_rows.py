@@ -45,7 +45,8 @@ def table_row(context, row) -> str:
 
 
 def render_row(context, row) -> str:
-    """`<tr>` and its cells, as django-tables2's table.html writes them."""
+    """`<tr>` and its cells, as django-tables2's table.html writes them (a function of
+    its own, so that a test can put django-tables2's row in its place)."""
     table = row.table
     record = row.record
     cells = []
