@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 from django import forms
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, mark_safe
+
+from records.escaping import escaped
 
 
 class QuickSelect(forms.Select):
@@ -19,28 +18,19 @@ class QuickSelect(forms.Select):
 
     def render(self, name, value, attrs=None, renderer=None):
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [f'<select name="{_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+        parts = [f'<select name="{escaped(widget["name"])}"{_attrs(widget["attrs"])}>']
         for group_name, group_choices, _ in widget["optgroups"]:
             if group_name:
-                parts.append(f'\n  <optgroup label="{_escape(group_name)}">')
+                parts.append(f'\n  <optgroup label="{escaped(group_name)}">')
             for option in group_choices:
                 parts.append(
-                    f'\n  <option value="{_escape(_format(option["value"]))}"'
-                    f"{_attrs(option['attrs'])}>{_escape(option['label'])}</option>\n"
+                    f'\n  <option value="{escaped(_format(option["value"]))}"'
+                    f"{_attrs(option['attrs'])}>{escaped(option['label'])}</option>\n"
                 )
             if group_name:
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
-
-
-def _escape(value) -> str:
-    """`{{ value }}` with autoescaping."""
-    if isinstance(value, SafeData):
-        return value
-    if isinstance(value, str):
-        return html.escape(value)
-    return conditional_escape(value)
 
 
 def _format(value):
@@ -52,7 +42,7 @@ def _format(value):
 def _attrs(attrs: dict) -> str:
     """django/forms/widgets/attrs.html."""
     return "".join(
-        f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(_format(value))}"'
+        f" {escaped(name)}" if value is True else f' {escaped(name)}="{escaped(_format(value))}"'
         for name, value in attrs.items()
         if value is not False
     )

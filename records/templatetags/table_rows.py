@@ -17,7 +17,6 @@ go through django-tables2 itself.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from django import template
@@ -25,11 +24,13 @@ from django.core.exceptions import FieldDoesNotExist
 from django.template.base import render_value_in_context
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
-from django.utils.safestring import SafeData, mark_safe
+from django.utils.safestring import mark_safe
 from django_tables2 import Column
 from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.columns.manytomanycolumn import ManyToManyColumn
 from django_tables2.utils import signature
+
+from records.escaping import escaped
 
 register = template.Library()
 
@@ -68,14 +69,10 @@ def _text(context, column, value) -> str:
     """The cell as `{{ cell }}` writes it (render_value_in_context), escaped.
 
     Nearly every cell is markup a render method escaped, or plain text: for those the
-    template's localisation changes nothing, and escaping is the standard library's
-    (as Django's own `escape`), without the lazy-string checks of each call.
+    template's localisation changes nothing, and records.escaping escapes them.
     """
-    if column.localize is None and context.autoescape:
-        if isinstance(value, SafeData):
-            return value
-        if type(value) is str:
-            return html.escape(value)
+    if column.localize is None and context.autoescape and isinstance(value, str):
+        return escaped(value)
     if column.localize is not None:
         value = localize(value, use_l10n=column.localize)
     return conditional_escape(render_value_in_context(value, context))
