@@ -20,11 +20,25 @@ def register_note(*, organisation: Organisation, extra_columns: Iterable[str]) -
     extra_columns = list(extra_columns)
     if not extra_columns:
         return
-    register, _ = Register.objects.select_for_update().get_or_create(organisation=organisation)
-    new = [key for key in dict.fromkeys(extra_columns) if key not in register.extra_columns]
-    if new:
-        register.extra_columns = [*register.extra_columns, *new]
+    register = locked_register(organisation.pk)
+    if add_extra_columns(register, extra_columns):
         register.save(update_fields=["extra_columns"])
+
+
+def locked_register(organisation_id: int) -> Register:
+    """The organisation's Register (created if need be), locked until the transaction ends."""
+    register, _ = Register.objects.select_for_update().get_or_create(
+        organisation_id=organisation_id
+    )
+    return register
+
+
+def add_extra_columns(register: Register, keys: Iterable[str]) -> bool:
+    """Append the keys the Register has not seen to its export columns (unsaved); whether
+    there were any."""
+    new = [key for key in dict.fromkeys(keys) if key not in register.extra_columns]
+    register.extra_columns = [*register.extra_columns, *new]
+    return bool(new)
 
 
 def facet_counts_compact() -> int:

@@ -354,10 +354,11 @@ def test_it_shows_an_import_in_a_constant_number_of_queries(
         [row(f"R{i}", income="x" if i % 2 else "1") for i in range(60)],
         skip_invalid=True,
     )
+    url = reverse("records:import_detail", args=[acme.slug, run.pk])
     # session, user, membership, the run (with its people and changeset), the issues'
     # count and page, the switcher's memberships
     with django_assert_num_queries(7):
-        response = detail(editor, run)
+        response = editor.get(url)
     assert response.status_code == 200
 
 

@@ -28,7 +28,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
-from records.models import Changeset, Channel, ImportRun, Register
+from records.models import Changeset, Channel, ImportRun
 from records.selectors import register_for
 from records.services.audit import audited
 from records.services.imports import pipeline
@@ -40,7 +40,7 @@ from records.services.imports.mapping import (
 )
 from records.services.imports.progress import HEARTBEAT_SECONDS, Progress
 from records.services.imports.rows import ColumnMap
-from records.services.register import register_note
+from records.services.register import add_extra_columns, locked_register
 from records.spreadsheets import ReadOptions, Sheet, SpreadsheetError, open_spreadsheet
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,7 @@ def import_set_columns(*, run: ImportRun, choices: dict[str, str], defer: bool =
     columns = columns_from_choices(run_columns(run).headers, choices)
     with transaction.atomic():
         # Remembered now, not at apply: the next file with these headers starts from them.
-        register = Register.objects.select_for_update().get_or_create(
-            organisation_id=run.organisation_id
-        )[0]
+        register = locked_register(run.organisation_id)
         register.column_map = remember(register.column_map, columns)
         register.save(update_fields=["column_map"])
         run = ImportRun.objects.select_for_update().get(pk=run.pk)
@@ -432,10 +430,11 @@ def _lock_organisation(organisation_id: int) -> None:
 
 
 def _update_register(run: ImportRun, columns: ColumnMap) -> None:
-    register_note(organisation=run.organisation, extra_columns=columns.extra_keys)
-    register, _ = Register.objects.select_for_update().get_or_create(organisation=run.organisation)
+    """Remember the file's columns and the `extra` keys it brought, in one write."""
+    register = locked_register(run.organisation_id)
+    add_extra_columns(register, columns.extra_keys)
     register.column_map = remember(register.column_map, columns)
-    register.save(update_fields=["column_map"])
+    register.save(update_fields=["column_map", "extra_columns"])
 
 
 def import_cancel(*, run: ImportRun) -> ImportRun:
