@@ -1,13 +1,17 @@
 """Turn a spreadsheet row into typed values for the staging table, or into issues.
 
 This is the hot path of a million-row import: one converter per mapped column, chosen
-once, each trying the common case first (an ISO date, a plain number) and falling back
-to the general parser in records/fields.py only when that fails.
+once, each trying the common case first (an ISO date, a plain number, a postcode as the
+register writes it) and falling back to the general parser in records/fields.py only
+when that fails. A number or a date already written as PostgreSQL reads it is passed on
+as that text: staging COPYs text, and formatting a Decimal or a date back into text cost
+more than reading it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -80,9 +84,25 @@ def _text(core: CoreField) -> Converter:
             if required:
                 raise InvalidValue("is required")
             return ""
+        if finish:  # which checks the length of what it makes of the value
+            return finish(value)
         if len(value) > limit:
             raise InvalidValue(f"is too long ({len(value)} characters, at most {limit})")
-        return finish(value) if finish else value
+        return value
+
+    return convert
+
+
+def _postcode(core: CoreField) -> Converter:
+    general = _text(core)
+    # What the field's normalisation (CoreField._postcode) would return unchanged.
+    canonical = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}").fullmatch
+    assert core.max_length >= 8
+
+    def convert(raw: Any) -> str:
+        if raw.__class__ is str and canonical(raw):
+            return raw
+        return general(raw)
 
     return convert
 
@@ -110,9 +130,15 @@ def _decimal(core: CoreField) -> Converter:
     places = Decimal(1).scaleb(-core.decimal_places)
     digits = core.max_digits
     parse = core.parse
+    # A number that fits the column as it is ("8896.74", "-12", "0.5"): PostgreSQL reads
+    # it into exactly the value the checks below would give.
+    fraction = rf"(?:\.[0-9]{{1,{core.decimal_places}}})?" if core.decimal_places else ""
+    plain = re.compile(rf"-?[0-9]{{1,{digits - core.decimal_places}}}{fraction}").fullmatch
 
-    def convert(raw: Any) -> Decimal | None:
+    def convert(raw: Any) -> Decimal | str | None:
         if raw.__class__ is str:
+            if plain(raw):
+                return raw
             text = raw.strip()
             if not text:
                 return None
@@ -143,16 +169,19 @@ def _date(core: CoreField) -> Converter:
     parse = core.parse
     from_iso = dt.date.fromisoformat
 
-    def convert(raw: Any) -> dt.date | None:
+    def convert(raw: Any) -> dt.date | str | None:
         if raw.__class__ is str:
             text = raw.strip()
             if not text:
                 return None
             if len(text) == 10 and text[4] == "-":
                 try:
-                    return from_iso(text)
+                    from_iso(text)
                 except ValueError:
                     pass
+                else:
+                    return text  # YYYY-MM-DD, as PostgreSQL reads it
+
             return parse(cell_text(raw))
         if isinstance(raw, dt.datetime):
             return raw.date()
@@ -172,6 +201,8 @@ def converter(core: CoreField) -> Converter:
         return _decimal(core)
     if core.kind is Kind.DATE:
         return _date(core)
+    if core.kind is Kind.POSTCODE:
+        return _postcode(core)
     return _text(core)
 
 
