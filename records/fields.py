@@ -188,15 +188,15 @@ class CoreField:
         if not number.is_finite():
             raise InvalidValue(f"“{text}” is not a number")
         exponent = Decimal(1).scaleb(-self.decimal_places)
-        if number != number.quantize(exponent, rounding=ROUND_DOWN):
-            raise InvalidValue(f"“{text}” has more than {self.decimal_places} decimal places")
         try:
-            number = number.quantize(exponent)
-        except InvalidOperation:
+            quantized = number.quantize(exponent, rounding=ROUND_DOWN)
+        except InvalidOperation:  # "1e30": more digits than a Decimal holds
             raise InvalidValue(f"“{text}” is too large") from None
-        if len(number.as_tuple().digits) > self.max_digits:
+        if number != quantized:
+            raise InvalidValue(f"“{text}” has more than {self.decimal_places} decimal places")
+        if len(quantized.as_tuple().digits) > self.max_digits:
             raise InvalidValue(f"“{text}” is too large")
-        return number
+        return quantized
 
     def _date(self, text: str) -> dt.date:
         text = _SPACES.sub(" ", text)

@@ -223,6 +223,7 @@ def main() -> None:
         "invalid_numbers.csv",
         csv_text(ROWS[0], ROWS[1].replace("860.38", "about 800"), ROWS[3].replace("2500", "1.2.3")),
     )
+    write("numbers_too_large.csv", csv_text(ROWS[0], ROWS[1].replace("860.38", "1e30")))
     write("invalid_choices.csv", csv_text(ROWS[0], ROWS[1].replace(",registered,", ",bogus,")))
     write(
         "value_too_long.csv",

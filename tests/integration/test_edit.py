@@ -106,6 +106,17 @@ def test_it_creates_a_record_with_a_reason(editor, acme, bob):
     )
 
 
+def test_it_refuses_a_number_too_large_for_a_decimal_with_a_message(editor, acme, trust):
+    # "1e30" has more digits than Python's Decimal context holds: once a 500.
+    response = editor.post(
+        url("create", acme),
+        {"reference": "REF-1", "name": "Big", "income": "1e30", "reason": "New"},
+    )
+    assert response.status_code == 422
+    assert "Income “1e30” is too large." in response.content.decode()
+    assert Record.objects.count() == 1
+
+
 def test_it_keeps_what_was_typed_and_shows_errors_beside_the_fields(editor, acme, trust):
     response = editor.post(
         url("create", acme),

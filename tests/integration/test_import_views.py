@@ -67,6 +67,8 @@ FOUND_BY_THE_CHECK = [
     ),
     ("invalid_dates.csv", "is not a date", (3, "registered_on")),
     ("invalid_numbers.csv", "is not a number", (3, "income")),
+    # More digits than Python's Decimal holds: once an unhandled error.
+    ("numbers_too_large.csv", "“1e30” is too large", (3, "income")),
     ("invalid_choices.csv", "“bogus” is not one of", (3, "status")),
     ("value_too_long.csv", "is too long (300 characters, at most 255)", (3, "name")),
     ("formulas.csv", "looks like a spreadsheet formula", (2, "name")),

@@ -130,8 +130,9 @@ def _decimal(core: CoreField) -> Converter:
     places = Decimal(1).scaleb(-core.decimal_places)
     digits = core.max_digits
     parse = core.parse
-    # A number that fits the column as it is ("8896.74", "-12", "0.5"): PostgreSQL reads
-    # it into exactly the value the checks below would give.
+    # A number that fits the column as it is ("8896.74", "-12", "0.5", or a spreadsheet's
+    # 8896.74 as repr writes it): PostgreSQL reads it into exactly the value the checks
+    # below would give.
     fraction = rf"(?:\.[0-9]{{1,{core.decimal_places}}})?" if core.decimal_places else ""
     plain = re.compile(rf"-?[0-9]{{1,{digits - core.decimal_places}}}{fraction}").fullmatch
 
@@ -148,19 +149,24 @@ def _decimal(core: CoreField) -> Converter:
                 number = Decimal(text)
             except InvalidOperation:
                 return parse(text)  # "£1,234", "(12.50)" and the clear error for the rest
-        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            number = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        elif raw.__class__ is float or raw.__class__ is int:  # a spreadsheet's number
             text = repr(raw)
+            if plain(text):
+                return text
+            number = Decimal(text)
         else:
             return parse(cell_text(raw))
         if not number.is_finite():
             raise InvalidValue(f"“{text}” is not a number")
-        if number != number.quantize(places, rounding=ROUND_DOWN):
+        try:
+            quantized = number.quantize(places, rounding=ROUND_DOWN)
+        except InvalidOperation:  # "1e30": more digits than a Decimal holds
+            raise InvalidValue(f"“{text}” is too large") from None
+        if number != quantized:
             raise InvalidValue(f"“{text}” has more than {core.decimal_places} decimal places")
-        number = number.quantize(places)
-        if len(number.as_tuple().digits) > digits:
+        if len(quantized.as_tuple().digits) > digits:
             raise InvalidValue(f"“{text}” is too large")
-        return number
+        return quantized
 
     return convert
 
