@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import django_filters
 from django import forms
 from django.db import models
@@ -33,6 +35,23 @@ class YesNoFilter(MenuFilter):
         kwargs.setdefault("choices", YES_NO[1:])
         kwargs.setdefault("empty_label", "Any")
         super().__init__(*args, **kwargs)
+
+
+class DecimalRangeField(django_filters.fields.RangeField):
+    """From and to, each within what the column can hold.
+
+    A bound past it ("1e999999999") would overflow PostgreSQL's numeric: an error page
+    instead of a message beside the field.
+    """
+
+    def __init__(self, *args, limit: Decimal, **kwargs):
+        bounds = {"min_value": -limit, "max_value": limit}
+        fields = (forms.DecimalField(**bounds), forms.DecimalField(**bounds))
+        super().__init__(fields, *args, **kwargs)
+
+
+class DecimalRangeFilter(django_filters.RangeFilter):
+    field_class = DecimalRangeField
 
 
 class CompactRangeWidget(django_filters.widgets.RangeWidget):
@@ -95,10 +114,11 @@ class RecordFilterSet(django_filters.FilterSet):
                     choices=self._choices(core),
                 )
             elif core.ranged and core.kind is Kind.DECIMAL:
-                self.filters[core.name] = django_filters.RangeFilter(
+                self.filters[core.name] = DecimalRangeFilter(
                     field_name=core.name,
                     label=core.label,
                     widget=CompactRangeWidget(attrs={"inputmode": "decimal"}),
+                    limit=Decimal(10) ** (core.max_digits - core.decimal_places),
                 )
             elif core.ranged and core.kind is Kind.DATE:
                 self.filters[core.name] = django_filters.DateFromToRangeFilter(

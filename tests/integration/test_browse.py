@@ -174,6 +174,16 @@ def test_it_shows_filter_errors_beside_the_field(viewer, acme, register):
     assert "Enter a number" in content
 
 
+@pytest.mark.parametrize("bound", ["1e999999999", "-1e13"])
+def test_it_refuses_a_range_past_what_the_register_can_hold(viewer, acme, register, bound):
+    # Once a 500: PostgreSQL's numeric overflowed comparing the records with the bound.
+    url = reverse("records:list", args=[acme.slug])
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = viewer.get(url, {"income_min": bound}, **headers)
+        assert response.status_code == 200
+        assert "Ensure this value is" in response.content.decode()
+
+
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [
