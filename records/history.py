@@ -318,6 +318,11 @@ CHART_MAX_DAYS = 366
 
 def chart_period(after: dt.date | None, before: dt.date | None) -> tuple[dt.date, dt.date]:
     """The days the chart shows: the filter's date range, or the last 30 days; at most a year."""
+    # A filter may ask for any day a date can be (9999-12-31); counting up to the day
+    # after it, or a year back from 0001-01-01, would overflow.
+    lowest, highest = dt.date.min + dt.timedelta(days=CHART_MAX_DAYS), dt.date.max - dt.timedelta(1)
+    after = after and min(max(after, lowest), highest)
+    before = before and min(max(before, lowest), highest)
     today = timezone.localdate()
     end = before or (today if after is None else max(after, today))
     start = after or end - dt.timedelta(days=CHART_DAYS - 1)
