@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
 
 import django_tables2 as tables
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.db.models import F, Func
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -19,6 +21,32 @@ from records import history, selectors
 from records.fields import CORE_FIELDS, Kind
 from records.models import Conflict, Record
 from records.templatetags.change_diff import change_diff_html
+
+
+class RequestConfig(tables.RequestConfig):
+    """django-tables2's RequestConfig, keeping the page size the view chose.
+
+    Its own takes ?per_page= over the view's choice, any number: ?per_page=-1 was an
+    error page, and ?per_page=100000 would have drawn a hundred thousand rows. The sort
+    and the page number come from the request as before (past the end: the last page).
+    """
+
+    def configure(self, table):
+        table.request = self.request
+        order_by = self.request.GET.getlist(table.prefixed_order_by_field)
+        if order_by:
+            table.order_by = order_by
+        options = dict(self.paginate)
+        with contextlib.suppress(KeyError, ValueError):
+            options["page"] = int(self.request.GET[table.prefixed_page_field])
+        try:
+            table.paginate(**options)
+        except PageNotAnInteger:
+            table.page = table.paginator.page(1)
+        except EmptyPage:
+            table.page = table.paginator.page(table.paginator.num_pages)
+        return table
+
 
 # Only the columns with an index behind them (records/models.py) can be sorted: sorting
 # a million rows by an unindexed column is a full scan on every page. Each sorts by

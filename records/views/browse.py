@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from django_tables2 import RequestConfig
 
 from accounts.access import organisation_view
 from accounts.models import Role
@@ -17,7 +16,7 @@ from records.fields import CORE_FIELDS, FACET_FIELDS, InvalidValue
 from records.filters import RecordFilterSet
 from records.forms import BulkEditForm
 from records.models import Conflict, Record
-from records.tables import RecordTable
+from records.tables import RecordTable, RequestConfig
 from site_config.htmx import render_page, wants_fragment
 
 PAGE_SIZES = (25, 50, 100)

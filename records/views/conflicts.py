@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_tables2 import RequestConfig
 
 from accounts.access import organisation_view
 from accounts.models import Role
@@ -15,7 +14,7 @@ from records import selectors
 from records.filters import ConflictFilterSet
 from records.forms import ConflictResolveForm
 from records.services.conflicts import conflicts_resolve
-from records.tables import ConflictTable
+from records.tables import ConflictTable, RequestConfig
 from site_config.htmx import render_page
 
 

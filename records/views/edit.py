@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
-from django_tables2 import RequestConfig
 
 from accounts.access import organisation_view
 from accounts.models import Role
@@ -23,7 +22,7 @@ from records.fields import FIELDS_BY_NAME
 from records.forms import BulkEditForm, ReasonForm, RecordForm, rebased_form
 from records.models import Record
 from records.services import amend, bulk
-from records.tables import BROWSE_COLUMNS, DeletedRecordTable
+from records.tables import BROWSE_COLUMNS, DeletedRecordTable, RequestConfig
 from records.views.browse import (
     BROWSE_FRAGMENTS,
     browse_context,

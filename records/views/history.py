@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
-from django_tables2 import RequestConfig
 
 from accounts.access import organisation_view
 from accounts.models import Role
@@ -25,7 +24,7 @@ from records.forms import ReasonForm, UndoForm
 from records.models import Record
 from records.services import exports, revert
 from records.services.audit import diff, snapshot
-from records.tables import ChangeTable
+from records.tables import ChangeTable, RequestConfig
 from records.views.browse import PAGE_SIZES, per_page
 from records.views.confirm import confirm_with_reason, org_record
 from site_config.htmx import render_page
