@@ -180,14 +180,15 @@ def _date(core: CoreField) -> Converter:
             text = raw.strip()
             if not text:
                 return None
-            if len(text) == 10 and text[4] == "-":
+            # YYYY-MM-DD, as PostgreSQL reads it. (Not "2024-W01-1", an ISO week date,
+            # also ten characters: fromisoformat takes it, PostgreSQL and the field do not.)
+            if len(text) == 10 and text[4] == "-" and text[7] == "-":
                 try:
                     from_iso(text)
                 except ValueError:
                     pass
                 else:
-                    return text  # YYYY-MM-DD, as PostgreSQL reads it
-
+                    return text
             return parse(cell_text(raw))
         if isinstance(raw, dt.datetime):
             return raw.date()
