@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 from django.core.files.base import File
@@ -24,6 +26,8 @@ from django.utils.deconstruct import deconstructible
 
 CHUNK_SIZE = 1024 * 1024
 COMPRESSION = "zlib"
+# Chunks compressed ahead of the one being stored (each 1 MiB, in memory meanwhile).
+COMPRESS_AHEAD = 4
 
 
 class ChunkReader(io.RawIOBase):
@@ -108,9 +112,9 @@ class DatabaseStorage(Storage):
                 "COPY records_storedfilechunk (file_id, index, data) FROM STDIN (FORMAT binary)"
             ) as copy:
                 copy.set_types(["int8", "int4", "bytea"])
-                for index, chunk in enumerate(_chunks(content)):
-                    copy.write_row((stored.pk, index, zlib.compress(chunk, 1)))
-                    size += len(chunk)
+                for index, (compressed, length) in enumerate(_compressed(_chunks(content))):
+                    copy.write_row((stored.pk, index, compressed))
+                    size += length
             stored.size = size
             stored.save(update_fields=["size"])
         return name
@@ -140,6 +144,24 @@ class DatabaseStorage(Storage):
         if stored is None:
             raise FileNotFoundError(name)
         return stored.created_at
+
+
+def _compressed(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Each chunk compressed, and its length before, in order.
+
+    On two threads, a few chunks ahead: zlib lets go of the GIL while it works, and
+    compressing was most of storing an upload (170 MB: 3.0 s on one thread, 1.4 s on
+    two, while the COPY sends what is ready).
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque[tuple[Future[bytes], int]] = deque()
+        for chunk in chunks:
+            pending.append((pool.submit(zlib.compress, chunk, 1), len(chunk)))
+            if len(pending) > COMPRESS_AHEAD:
+                future, length = pending.popleft()
+                yield future.result(), length
+        for future, length in pending:
+            yield future.result(), length
 
 
 def _chunks(content: File) -> Iterator[bytes]:

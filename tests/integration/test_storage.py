@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 
 from records.models import StoredFile, StoredFileChunk
-from records.storage import CHUNK_SIZE
+from records.storage import CHUNK_SIZE, COMPRESS_AHEAD
 
 
 def _stored_bytes(name: str) -> int:
@@ -37,6 +37,17 @@ def test_a_file_of_several_chunks_reads_back_exactly_and_is_stored_compressed():
         assert stored.read(10) == content[CHUNK_SIZE - 5 : CHUNK_SIZE + 5]
     assert StoredFile.objects.get(name=name).compression == "zlib"
     assert _stored_bytes(name) < len(content) / 3
+
+
+@pytest.mark.django_db
+def test_chunks_compressed_ahead_are_stored_in_their_order():
+    # More chunks than are compressed ahead at once, each unlike the others.
+    count = COMPRESS_AHEAD + 3
+    content = b"".join(bytes([65 + i]) * CHUNK_SIZE for i in range(count)) + b"tail"
+    name = default_storage.save("uploads/letters.csv", ContentFile(content))
+    assert StoredFileChunk.objects.filter(file__name=name).count() == count + 1
+    with default_storage.open(name) as stored:
+        assert stored.read() == content
 
 
 @pytest.mark.django_db
