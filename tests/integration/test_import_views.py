@@ -99,6 +99,17 @@ def test_it_refuses_a_bad_file_at_upload_with_a_clear_message(
     unchanged(acme, existing)
 
 
+def test_it_refuses_an_encoding_chosen_that_cannot_read_the_file(editor, acme, existing):
+    # UTF-16 chosen for a UTF-8 file: once a 500 (Python's codec refuses the whole stream).
+    response = upload(
+        editor, acme, "valid.csv", (CORPUS / "valid.csv").read_bytes(), encoding="utf-16"
+    )
+    assert response.status_code == 422
+    assert "This file does not read as UTF-16 text from its start" in response.content.decode()
+    assert not ImportRun.objects.exists()
+    unchanged(acme, existing)
+
+
 @pytest.mark.parametrize(("name", "message", "where"), FOUND_BY_THE_CHECK)
 def test_it_reports_what_the_check_finds_and_applies_nothing(
     editor, acme, existing, run_jobs, name, message, where

@@ -674,6 +674,23 @@ def test_it_names_the_row_a_chosen_encoding_cannot_read():
     assert error.row == 3
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "UTF16"])
+def test_it_refuses_utf16_chosen_for_a_file_without_its_byte_order_mark(encoding):
+    # Python's UTF-16 codec gives up on the whole stream: once an unhandled UnicodeError.
+    error = refusal("valid.csv", encoding=encoding)
+
+    assert error.message.startswith("This file does not read as ")
+    assert "(no byte order mark): choose the file's encoding, for example UTF-8." in error.message
+
+
+def test_it_names_the_first_row_when_a_codec_gives_up_on_the_whole_file():
+    # UTF-32 without its mark: the codec refuses the stream, not a byte of it.
+    error = refusal("valid.csv", encoding="utf-32")
+
+    assert error.message.startswith("Row 1 is not valid utf-32 text")
+    assert error.row == 1
+
+
 def test_it_counts_records_not_lines_to_name_the_row_that_is_not_text():
     data = b'reference,name\r\nGB-1,"Oxford\r\nCommunity\r\nTrust"\r\nGB-2,Caf\xe9\r\n'
 
