@@ -42,7 +42,10 @@ class InvalidValue(ValueError):
     """A spreadsheet or form value that does not fit its field; the message says why."""
 
 
-_UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+_OUTWARD, _INWARD = "[A-Z]{1,2}[0-9][A-Z0-9]?", "[0-9][A-Z]{2}"
+_UK_POSTCODE = re.compile(rf"^({_OUTWARD})\s*({_INWARD})$")
+# A postcode as the register writes it, which CoreField._postcode returns unchanged.
+CANONICAL_POSTCODE = re.compile(rf"{_OUTWARD} {_INWARD}")
 _SPACES = re.compile(r"\s+")
 _NUMBER_NOISE = re.compile(r"[£$€\s]")
 # Thousands separated by commas in groups of three ("1,234,567.89"). Anything else with a

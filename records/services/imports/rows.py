@@ -19,7 +19,14 @@ from hashlib import blake2b
 from json.encoder import py_encode_basestring as _py_encode
 from typing import Any
 
-from records.fields import CORE_FIELDS, FIELDS_BY_NAME, CoreField, InvalidValue, Kind
+from records.fields import (
+    CANONICAL_POSTCODE,
+    CORE_FIELDS,
+    FIELDS_BY_NAME,
+    CoreField,
+    InvalidValue,
+    Kind,
+)
 from records.spreadsheets import looks_like_formula, unescape_formula
 
 try:  # the C encoder, as json.dumps uses it
@@ -95,8 +102,7 @@ def _text(core: CoreField) -> Converter:
 
 def _postcode(core: CoreField) -> Converter:
     general = _text(core)
-    # What the field's normalisation (CoreField._postcode) would return unchanged.
-    canonical = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}").fullmatch
+    canonical = CANONICAL_POSTCODE.fullmatch
     assert core.max_length >= 8
 
     def convert(raw: Any) -> str:
