@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal
 from hashlib import blake2b
 from json.encoder import py_encode_basestring as _py_encode
 from typing import Any
@@ -133,46 +133,24 @@ def _choice(core: CoreField) -> Converter:
 
 
 def _decimal(core: CoreField) -> Converter:
-    places = Decimal(1).scaleb(-core.decimal_places)
-    digits = core.max_digits
     parse = core.parse
     # A number that fits the column as it is ("8896.74", "-12", "0.5", or a spreadsheet's
-    # 8896.74 as repr writes it): PostgreSQL reads it into exactly the value the checks
-    # below would give.
+    # 8896.74 as repr writes it): PostgreSQL reads it into exactly the value the field's
+    # parser would give. The rest ("£1,234", "(12.50)", errors) is the parser's.
+    whole = core.max_digits - core.decimal_places
     fraction = rf"(?:\.[0-9]{{1,{core.decimal_places}}})?" if core.decimal_places else ""
-    plain = re.compile(rf"-?[0-9]{{1,{digits - core.decimal_places}}}{fraction}").fullmatch
+    plain = re.compile(rf"-?[0-9]{{1,{whole}}}{fraction}").fullmatch
 
     def convert(raw: Any) -> Decimal | str | None:
         if raw.__class__ is str:
             if plain(raw):
                 return raw
             text = raw.strip()
-            if not text:
-                return None
-            if text[0] in _FORMULA_START:
-                text = cell_text(raw)
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                return parse(text)  # "£1,234", "(12.50)" and the clear error for the rest
-        elif raw.__class__ is float or raw.__class__ is int:  # a spreadsheet's number
+            return parse(cell_text(raw) if text and text[0] in _FORMULA_START else text)
+        if raw.__class__ is float or raw.__class__ is int:  # a spreadsheet's number
             text = repr(raw)
-            if plain(text):
-                return text
-            number = Decimal(text)
-        else:
-            return parse(cell_text(raw))
-        if not number.is_finite():
-            raise InvalidValue(f"“{text}” is not a number")
-        try:
-            quantized = number.quantize(places, rounding=ROUND_DOWN)
-        except InvalidOperation:  # "1e30": more digits than a Decimal holds
-            raise InvalidValue(f"“{text}” is too large") from None
-        if number != quantized:
-            raise InvalidValue(f"“{text}” has more than {core.decimal_places} decimal places")
-        if len(quantized.as_tuple().digits) > digits:
-            raise InvalidValue(f"“{text}” is too large")
-        return quantized
+            return text if plain(text) else parse(raw)
+        return parse(cell_text(raw))
 
     return convert
 
