@@ -502,7 +502,6 @@ def _open_csv(file: BinaryIO, head: bytes, *, options: ReadOptions, notes: list[
     encoding = options.encoding or declared
     if encoding is not None:
         _check_encoding_name(encoding)
-        _check_start(head, encoding)
     sample = head.decode(encoding or "utf-8", errors="replace")
     delimiter = options.delimiter or _sniff_delimiter(sample, notes=notes)
     if len(delimiter) != 1 or delimiter in '"\r\n':
@@ -532,24 +531,6 @@ def _encoding_from_bom(head: bytes) -> str | None:
     if head.startswith(_UTF16_BOMS):
         return "utf-16"
     return None
-
-
-def _check_start(head: bytes, encoding: str) -> None:
-    """Refuse a file the encoding cannot even begin to read.
-
-    UTF-16 and UTF-32 (without an explicit byte order) need the byte order mark their
-    files start with; without it Python's codec refuses the whole file, not one byte.
-    """
-    try:
-        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-    except UnicodeDecodeError:
-        pass  # a bad byte: found, with its row, by _first_problem
-    except UnicodeError:
-        label = _ENCODING_LABELS.get(encoding, encoding)
-        raise SpreadsheetError(
-            f"This file does not read as {label} text from its start (no byte order mark): "
-            "choose the file's encoding, for example UTF-8."
-        ) from None
 
 
 def _check_encoding_name(encoding: str) -> None:
@@ -604,7 +585,7 @@ def _first_row_not_text(file: BinaryIO, *, encoding: str, delimiter: str) -> int
         for number, _record in enumerate(csv.reader(lines(text), delimiter=delimiter), 1):
             if found:
                 return number
-    except UnicodeError:  # a codec giving up on the whole stream (UTF-32 without its mark)
+    except UnicodeError:  # a codec giving up on the whole stream (UTF-16 without its mark)
         return number + 1
     return number
 

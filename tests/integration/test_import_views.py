@@ -105,7 +105,7 @@ def test_it_refuses_an_encoding_chosen_that_cannot_read_the_file(editor, acme, e
         editor, acme, "valid.csv", (CORPUS / "valid.csv").read_bytes(), encoding="utf-16"
     )
     assert response.status_code == 422
-    assert "This file does not read as UTF-16 text from its start" in response.content.decode()
+    assert "Row 1 is not valid UTF-16 text: choose the file" in response.content.decode()
     assert not ImportRun.objects.exists()
     unchanged(acme, existing)
 
