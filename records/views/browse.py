@@ -54,9 +54,10 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
     table = RecordTable(
         filterset.qs, org_slug=request.organisation.slug, can_edit=request.membership.can_edit
     )
+    size = per_page(request)
     paginate = {
         "paginator_class": selectors.CappedPaginator,
-        "per_page": per_page(request),
+        "per_page": size,
         "known_total": filterset.known_total(),
     }
     RequestConfig(request, paginate=paginate).configure(table)
@@ -64,7 +65,7 @@ def browse_context(request: HttpRequest, data: QueryDict | None = None) -> dict:
         "filterset": filterset,
         "table": table,
         "paginator": table.paginator,
-        "per_page": per_page(request),
+        "per_page": size,
         "page_sizes": PAGE_SIZES,
         "querystring": data.urlencode(),
         "bulk_form": BulkEditForm(initial={"query": data.urlencode()}),
