@@ -36,18 +36,24 @@ def user_memberships(user) -> list[Membership]:
     )
 
 
-def resolve_membership(user, org_slug: str) -> Membership:
-    """Return the user's membership of the organisation with this slug, or raise Http404."""
+def resolve_membership(user, org_slug: str, *, among: list[Membership] | None = None) -> Membership:
+    """Return the user's membership of the organisation with this slug, or raise Http404.
+
+    `among`: the user's memberships (user_memberships), if they are at hand.
+    """
     if user.is_superuser:
         organisation = Organisation.objects.filter(slug=org_slug).first()
         if organisation is None:
             raise Http404("No such organisation.")
         return Membership(user=user, organisation=organisation, role=Role.MANAGER)
-    membership = (
-        Membership.objects.select_related("organisation")
-        .filter(user=user, organisation__slug=org_slug)
-        .first()
-    )
+    if among is not None:
+        membership = next((m for m in among if m.organisation.slug == org_slug), None)
+    else:
+        membership = (
+            Membership.objects.select_related("organisation")
+            .filter(user=user, organisation__slug=org_slug)
+            .first()
+        )
     if membership is None:
         raise Http404("No such organisation.")
     return membership
@@ -64,11 +70,17 @@ def organisation_view(role: Role = Role.VIEWER) -> Callable[[View], View]:
                     # A fragment request after the session expired: reload as a page.
                     return HttpResponseClientRedirect(request.htmx.current_url or "/")
                 return redirect_to_login(request.get_full_path())
-            membership = resolve_membership(request.user, org_slug)
+            # A member's memberships are few: one query finds this one and gives the
+            # page's organisation switcher (accounts.context_processors) the rest.
+            # The data team's switcher lists every organisation, fetched if a page shows it.
+            memberships = None if request.user.is_superuser else user_memberships(request.user)
+            membership = resolve_membership(request.user, org_slug, among=memberships)
             if not membership.has_role(role):
                 raise PermissionDenied(f"This needs the {role.label.lower()} role.")
             request.organisation = membership.organisation
             request.membership = membership
+            if memberships is not None:
+                request.memberships = memberships
             return view(request, *args, **kwargs)
 
         wrapper.required_role = role  # type: ignore[attr-defined]

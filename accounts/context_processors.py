@@ -13,4 +13,7 @@ def organisations(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    known = getattr(request, "memberships", None)  # found by the organisation gate
+    if known is not None:
+        return {"my_memberships": known}
     return {"my_memberships": SimpleLazyObject(lambda: user_memberships(user))}

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from accounts.models import Membership, Role, User
+from accounts.models import Membership, Organisation, Role, User
 
 
 def test_it_logs_in_with_a_username_or_an_email(client, vera, password):
@@ -42,8 +42,16 @@ def test_it_lets_a_member_of_several_organisations_choose(client_for, vera, acme
 
 def test_it_offers_the_switcher_between_organisations(client_for, vera, acme, beacon):
     Membership.objects.create(user=vera, organisation=beacon, role=Role.EDITOR)
+    Organisation.objects.create(name="Cobalt Trust", slug="cobalt")  # not hers
     content = client_for(vera).get(reverse("records:list", args=[acme.slug])).content.decode()
-    assert f'href="{reverse("records:list", args=[beacon.slug])}"' in content
+    switcher = content[content.index('class="menu switcher"') :]
+    switcher = switcher[: switcher.index("</details>")]
+    links = re.findall(r'href="([^"]+)"( aria-current="true")?', switcher)
+    assert links == [
+        (reverse("records:list", args=[acme.slug]), ' aria-current="true"'),
+        (reverse("records:list", args=[beacon.slug]), ""),
+    ]
+    assert "Viewer" in switcher and "Editor" in switcher
 
 
 def test_it_tells_someone_in_no_organisation_what_to_do(client_for, nora):

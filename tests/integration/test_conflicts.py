@@ -176,6 +176,7 @@ def test_it_lists_conflicts_in_a_constant_number_of_queries(
     client_for, bob, acme, conflicted, django_assert_num_queries
 ):
     client = client_for(bob)
-    # session, user, membership, count, the page (records, users, runs joined), switcher
-    with django_assert_num_queries(6):
+    # session, user, memberships (the gate's and the switcher's), count, the page (records,
+    # users, runs joined)
+    with django_assert_num_queries(5):
         client.get(reverse("records:conflicts", args=[acme.slug]))

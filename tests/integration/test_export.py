@@ -487,8 +487,8 @@ def test_it_sends_the_download_of_an_unfinished_job_to_its_page(
 
 # -- queries ---------------------------------------------------------------------------
 #
-# CSV:  1 session, 2 user, 3 membership + organisation (the gate), 4 register (the
-#       extra columns); then the rows in one COPY, which Django does not log.
+# CSV:  1 session, 2 user, 3 memberships with their organisations (the gate), 4 register
+#       (the extra columns); then the rows in one COPY, which Django does not log.
 # XLSX: the same, and 5 the capped count that decides between now and a worker.
 
 

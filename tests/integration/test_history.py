@@ -109,8 +109,8 @@ def test_it_shows_any_key_another_operation_wrote(client_for, vera, acme, trust)
     assert "Restored" in content
 
 
-# Timeline: 1 session, 2 user, 3 membership (the gate), 4 record, 5 count of its
-# history rows, 6 one page of them with user and changeset joined, 7 the switcher.
+# Timeline: 1 session, 2 user, 3 memberships (the gate's and the switcher's), 4 record,
+# 5 count of its history rows, 6 one page of them with user and changeset joined.
 def test_it_shows_a_timeline_in_a_constant_number_of_queries(
     client_for, vera, acme, trust, bob, django_assert_num_queries
 ):
@@ -131,7 +131,7 @@ def test_it_shows_a_timeline_in_a_constant_number_of_queries(
         by=bob,
     )
     viewer = client_for(vera)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = viewer.get(url("history", acme, trust.pk))
     assert response.content.decode().count('class="timeline-entry') == 32
 
@@ -251,9 +251,9 @@ def test_it_answers_a_filter_with_the_results_fragment(manager, acme, activity):
     assert "HX-Request" in response["Vary"]
 
 
-# Changes page: 1 session, 2 user, 3 membership, 4 capped count, 5 one page of rows
-# with user and changeset joined, 6 the people menu, 7 the register (extra columns
-# for the field menu), 8 recent operations menu, 9 the switcher. The fragment: 1-5.
+# Changes page: 1 session, 2 user, 3 memberships (the gate's and the switcher's), 4 capped
+# count, 5 one page of rows with user and changeset joined, 6 the people menu, 7 the
+# register (extra columns for the field menu), 8 recent operations menu. The fragment: 1-5.
 @pytest.mark.parametrize("per_page", [25, 100])
 def test_it_lists_changes_in_a_constant_number_of_queries(
     manager, acme, activity, bob, make_records, django_assert_num_queries, per_page
@@ -267,7 +267,7 @@ def test_it_lists_changes_in_a_constant_number_of_queries(
         reason="everyone plays",
         by=bob,
     )
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         response = manager.get(url("changes", acme), {"per_page": per_page})
     assert len(change_refs(response)) == per_page
     with django_assert_num_queries(5):
@@ -278,7 +278,7 @@ def test_it_lists_changes_in_a_constant_number_of_queries(
         )
     # A chosen person and field are checked against the menus the page draws: one query
     # for each menu still; the field filter adds the probe that picks its plan.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         response = manager.get(
             url("changes", acme),
             {"per_page": per_page, "user": bob.pk, "field": "category", "changeset": ""},
@@ -294,7 +294,7 @@ def test_it_lists_changes_in_a_constant_number_of_queries(
         )
 
 
-# Chart: 1 session, 2 user, 3 membership, 4 counts per day and channel.
+# Chart: 1 session, 2 user, 3 memberships, 4 counts per day and channel.
 def test_it_charts_changes_per_day_by_channel(manager, acme, activity, django_assert_num_queries):
     with django_assert_num_queries(4):
         response = manager.get(url("changes_chart", acme), headers={"HX-Request": "true"})

@@ -368,9 +368,9 @@ def test_it_shows_an_import_in_a_constant_number_of_queries(
         skip_invalid=True,
     )
     url = reverse("records:import_detail", args=[acme.slug, run.pk])
-    # session, user, membership, the run (with its people and changeset), the issues'
-    # count and page, the switcher's memberships
-    with django_assert_num_queries(7):
+    # session, user, memberships (the gate's and the switcher's), the run (with its people
+    # and changeset), the issues' count and page
+    with django_assert_num_queries(6):
         response = editor.get(url)
     assert response.status_code == 200
 
