@@ -59,6 +59,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
     runs = (
         ImportRun.objects.filter(organisation=request.organisation)
         .select_related("created_by")
+        .defer("samples", "column_map", "options")  # a preview's samples: 100 rows of each kind
         .order_by("-created_at")
     )
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
