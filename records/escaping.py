@@ -2,14 +2,18 @@
 
 Table cells and menu options are written in Python (records/templatetags/table_rows.py,
 records/widgets.py); nearly every value there is markup already escaped or plain text.
+Django's format_html escapes each argument through a wrapper that first looks for lazy
+strings among its arguments: on the changes page, a tenth of the server time went to
+those wrappers. The functions here write the same markup.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 
 from django.utils.html import conditional_escape
-from django.utils.safestring import SafeData
+from django.utils.safestring import SafeData, SafeString, mark_safe
 
 
 def escaped(value) -> str:
@@ -20,3 +24,34 @@ def escaped(value) -> str:
     if isinstance(value, str):
         return html.escape(str(value))
     return conditional_escape(value)
+
+
+def format_html(format_string: str, *args, **kwargs) -> SafeString:
+    """django.utils.html.format_html: the arguments escaped, the format string not."""
+    return mark_safe(  # noqa: S308 - every argument is escaped
+        format_string.format(
+            *map(escaped, args), **{key: escaped(value) for key, value in kwargs.items()}
+        )
+    )
+
+
+def format_html_join(separator: str, format_string: str, items: Iterable) -> SafeString:
+    """django.utils.html.format_html_join: format_html for each tuple of arguments, joined."""
+    return mark_safe(  # noqa: S308 - format_html escaped each part
+        conditional_escape(separator).join(format_html(format_string, *args) for args in items)
+    )
+
+
+def attributes_html(attrs) -> SafeString:
+    """django-tables2's AttributeDict.as_html(): `name="value"` for each attribute that has
+    a value (computing it if it is callable), leaving out the ones naming parts of a table."""
+    pairs = ((name, value() if callable(value) else value) for name, value in attrs.items())
+    return format_html_join(
+        " ",
+        '{}="{}"',
+        (
+            (name, value)
+            for name, value in pairs
+            if name not in attrs.blacklist and value is not None
+        ),
+    )

@@ -15,12 +15,12 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.dates import MONTHS_3
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django_tables2 import utils as tables2_utils
 
 from records import history, selectors
+from records.escaping import format_html
 from records.fields import CORE_FIELDS, Kind
 from records.models import Conflict, Record
 from records.templatetags.change_diff import change_diff_html

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from django import template
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from records.escaping import format_html, format_html_join
 from records.history import ChangeLine
 
 register = template.Library()

@@ -30,7 +30,7 @@ from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.columns.manytomanycolumn import ManyToManyColumn
 from django_tables2.utils import signature
 
-from records.escaping import escaped
+from records.escaping import attributes_html, escaped
 
 register = template.Library()
 
@@ -59,10 +59,10 @@ def render_row(context, row) -> str:
         bound_column.current_value = value
         bound_column.current_record = record
         if attributes is None:
-            attributes = bound_column.attrs["td"].as_html()
+            attributes = attributes_html(bound_column.attrs["td"])
         cells.append(f"<td {attributes}>{_text(context, bound_column, value)}</td>")
-    # Attributes come escaped from as_html(), each cell's text from _text().
-    return mark_safe(f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>")  # noqa: S308
+    # Attributes come escaped from attributes_html(), each cell's text from _text().
+    return mark_safe(f"<tr {attributes_html(row.attrs)}>{''.join(cells)}</tr>")  # noqa: S308
 
 
 def _text(context, column, value) -> str:
@@ -91,7 +91,7 @@ def _cell_renderers(table) -> list[tuple]:
         fixed = (
             None
             if any(callable(value) for value in cell_attrs.values())
-            else bound_column.attrs["td"].as_html()
+            else attributes_html(bound_column.attrs["td"])
         )
         renderers.append((bound_column, fixed, _cell_function(table, bound_column)))
     table._cell_renderers = renderers
