@@ -187,9 +187,8 @@ class LinkColumn(tables.Column):
 
 class StatusColumn(tables.Column):
     def render(self, value, record):
-        return format_html(
-            '<span class="badge badge-{}">{}</span>', value, record.get_status_display()
-        )
+        # `value` is the status's label (django-tables2 gives a field's choice label).
+        return format_html('<span class="badge badge-{}">{}</span>', record.status, value)
 
 
 class MoneyColumn(tables.Column):

@@ -159,6 +159,18 @@ def test_it_filters_records_with_unresolved_conflicts(viewer, acme, register):
     assert references(browse(viewer, acme, conflicts="no")) == ["REF-1", "REF-3", "GB-CHC-1234567"]
 
 
+def test_it_shows_each_status_as_a_badge_of_its_own(viewer, acme, register):
+    content = browse(viewer, acme, sort="reference").content.decode()
+    badges = re.findall(r'<span class="badge badge-(\w+)">([^<]+)</span>', content)
+    # The class names the status (the stylesheet colours .badge-registered and so on).
+    assert badges == [
+        ("merged", "Merged"),
+        ("registered", "Registered"),
+        ("removed", "Removed"),
+        ("registered", "Registered"),
+    ]
+
+
 def test_it_leaves_deleted_records_out(viewer, acme, register):
     Record.objects.filter(reference="REF-2").update(
         deleted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
