@@ -523,12 +523,9 @@ class ChangeTable(tables.Table):
     def render_who(self, record):
         return history.entry_author(record)
 
-    def render_channel(self, record):
-        return format_html(
-            '<span class="channel channel-{}">{}</span>',
-            record.channel,
-            record.get_channel_display(),
-        )
+    def render_channel(self, value, record):
+        # `value` is the channel's label (django-tables2 gives a field's choice label).
+        return format_html('<span class="channel channel-{}">{}</span>', record.channel, value)
 
     def render_reason(self, record):
         return history.entry_reason(record) or "—"
