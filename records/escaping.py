@@ -18,11 +18,14 @@ from django.utils.safestring import SafeData, SafeString, mark_safe
 
 def escaped(value) -> str:
     """What `{{ value }}` writes with autoescaping on: markup as it is, text escaped as
-    Django's `escape` escapes it, anything else through `conditional_escape`."""
+    Django's `escape` escapes it, a number as it is, anything else through
+    `conditional_escape`."""
     if isinstance(value, SafeData):
         return value
     if isinstance(value, str):
         return html.escape(str(value))
+    if type(value) is int:  # an id: nothing to escape
+        return str(value)
     return conditional_escape(value)
 
 
