@@ -7,14 +7,12 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from accounts.models import User
 from records import history, selectors
 from records.fields import CORE_FIELDS, FACET_FIELDS, Kind
-from records.models import Changeset, Channel, Conflict, Record
+from records.models import Channel, Conflict, Record
 from records.widgets import QuickSelect
 
 FACET_NAMES = frozenset(core.name for core in FACET_FIELDS)
@@ -259,37 +257,33 @@ class ChangeFilterSet(django_filters.FilterSet):
             filter_.parent = self  # set by FilterSet.__init__ only for declared filters
 
     @cached_property
+    def _menus(self) -> selectors.ChangeMenus:
+        wanted = (self.data or {}).get("changeset", "")
+        # An operation asked for by id (at most 18 digits: any such number fits a bigint).
+        operation = (
+            int(wanted) if wanted.isascii() and wanted.isdigit() and len(wanted) < 19 else None
+        )
+        return selectors.change_menus(self.organisation, operation=operation)
+
+    @cached_property
     def _people(self) -> list[tuple[str, str]]:
         """Members of the organisation, and the data team (superusers), who may change it."""
-        people = (
-            User.objects.filter(
-                Q(memberships__organisation=self.organisation) | Q(is_superuser=True)
-            )
-            .distinct()
-            .order_by("first_name", "last_name", "username")
-        )
-        return [(str(person.pk), str(person)) for person in people]
+        return [(str(person.pk), str(person)) for person in self._menus.people]
 
     @cached_property
     def _fields(self) -> list[tuple[str, str]]:
-        register = selectors.register_for(self.organisation)
         return [
             *((core.name, core.label) for core in CORE_FIELDS),
             ("deleted_at", "Restored (after a deletion)"),
-            *((f"extra.{key}", key) for key in register.extra_columns),
+            *((f"extra.{key}", key) for key in self._menus.extra_columns),
         ]
 
     @cached_property
     def _operations(self) -> list[tuple[str, str]]:
         """The latest operations, and the one asked for if it is older."""
-        recent = Changeset.objects.filter(organisation=self.organisation).order_by("-created_at")
-        wanted = (self.data or {}).get("changeset", "")
-        chosen = list(recent[:50])
-        if wanted.isdigit() and all(str(c.pk) != wanted for c in chosen):
-            chosen += list(recent.filter(pk=int(wanted)))
         return [
             (str(c.pk), f"#{c.pk} {c} ({timezone.localtime(c.created_at):%-d %b %Y})")
-            for c in chosen
+            for c in self._menus.operations
         ]
 
     def filter_reason(self, queryset, name, value):
