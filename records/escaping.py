@@ -12,14 +12,17 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from django.utils.functional import Promise
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, SafeString, mark_safe
 
 
 def escaped(value) -> str:
     """What `{{ value }}` writes with autoescaping on: markup as it is, text escaped as
-    Django's `escape` escapes it, a number as it is, anything else through
-    `conditional_escape`."""
+    Django's `escape` escapes it (a lazy text once translated), a number as it is,
+    anything else through `conditional_escape`."""
+    if isinstance(value, Promise):  # a lazy (translatable) text, such as a field's label
+        value = str(value)
     if isinstance(value, SafeData):
         return value
     if isinstance(value, str):
@@ -41,7 +44,7 @@ def format_html(format_string: str, *args, **kwargs) -> SafeString:
 def format_html_join(separator: str, format_string: str, items: Iterable) -> SafeString:
     """django.utils.html.format_html_join: format_html for each tuple of arguments, joined."""
     return mark_safe(  # noqa: S308 - format_html escaped each part
-        conditional_escape(separator).join(format_html(format_string, *args) for args in items)
+        escaped(separator).join(format_html(format_string, *args) for args in items)
     )
 
 
