@@ -3,8 +3,8 @@
 Table cells and menu options are written in Python (records/templatetags/table_rows.py,
 records/widgets.py); nearly every value there is markup already escaped or plain text.
 Django's format_html escapes each argument through a wrapper that first looks for lazy
-strings among its arguments: on the changes page, a tenth of the server time went to
-those wrappers. The functions here write the same markup.
+strings among its arguments: 10 µs a call against 3.5 µs for the same escaping done
+here, and the changes page makes 150 calls. The functions here write the same markup.
 """
 
 from __future__ import annotations
