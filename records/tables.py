@@ -106,6 +106,7 @@ _TIME_LETTERS: dict[str, Callable[[dt.datetime], str]] = {
     "i": lambda d: f"{d.minute:02d}",
     "s": lambda d: f"{d.second:02d}",
 }
+_LETTERS = _DATE_LETTERS | _TIME_LETTERS
 
 
 def date_formatter(format: str) -> Callable[[dt.date], str]:
@@ -118,14 +119,10 @@ def date_formatter(format: str) -> Callable[[dt.date], str]:
     """
     pieces = re.split(r"([a-zA-Z])", format)
     letters = set(pieces[1::2])
-    if "\\" in format or not letters <= _DATE_LETTERS.keys() | _TIME_LETTERS.keys():
+    if "\\" in format or not letters <= _LETTERS.keys():
         return lambda value: dateformat.format(value, format)
     timed = bool(letters & _TIME_LETTERS.keys())
-    parts = [
-        (_DATE_LETTERS | _TIME_LETTERS)[piece] if i % 2 else piece
-        for i, piece in enumerate(pieces)
-        if piece
-    ]
+    parts = [_LETTERS[piece] if i % 2 else piece for i, piece in enumerate(pieces) if piece]
 
     def write(value: dt.date) -> str:
         if timed and not isinstance(value, dt.datetime):
@@ -143,7 +140,6 @@ class WhenColumn(tables.Column):
     """
 
     def __init__(self, *args, format: str, **kwargs):
-        self.format = format
         self.write = date_formatter(format)
         super().__init__(*args, **kwargs)
 

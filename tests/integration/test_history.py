@@ -258,7 +258,7 @@ def test_its_menus_offer_the_organisations_people_columns_and_operations(
     ]
     oldest = operations[0]
     Changeset.objects.filter(pk=oldest.pk).update(created_at=dt.datetime(2020, 1, 2, tzinfo=dt.UTC))
-    (theirs,) = [Changeset.objects.create(organisation=beacon, kind="import", channel="import")]
+    theirs = Changeset.objects.create(organisation=beacon, kind="import", channel="import")
 
     content = manager.get(url("changes", acme)).content.decode()
     # Members of acme and the data team (superusers), by name; not beacon's charlie.
