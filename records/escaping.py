@@ -49,15 +49,6 @@ def format_html_join(separator: str, format_string: str, items: Iterable) -> Saf
 
 
 def attributes_html(attrs) -> SafeString:
-    """django-tables2's AttributeDict.as_html(): `name="value"` for each attribute that has
-    a value (computing it if it is callable), leaving out the ones naming parts of a table."""
-    pairs = ((name, value() if callable(value) else value) for name, value in attrs.items())
-    return format_html_join(
-        " ",
-        '{}="{}"',
-        (
-            (name, value)
-            for name, value in pairs
-            if name not in attrs.blacklist and value is not None
-        ),
-    )
+    """django-tables2's AttributeDict.as_html(), for the attributes it would write
+    (its own _iteritems: callables computed, empty ones and table parts left out)."""
+    return format_html_join(" ", '{}="{}"', attrs._iteritems())
