@@ -218,16 +218,23 @@ def _pair(value) -> tuple[str, str]:
     return ("" if old is None else str(old)), ("" if new is None else str(new))
 
 
+def key_label(key: str) -> str:
+    """What people call a field a diff or a conflict names: a core field's label, or a
+    source column's own name."""
+    core = FIELDS_BY_NAME.get(key)
+    return core.label if core is not None else key.removeprefix(EXTRA_PREFIX)
+
+
 def change_lines(changes: Mapping[str, list]) -> list[ChangeLine]:
     """Return a history row's changes in the order of the declaration, labelled."""
     lines = []
     for key, pair in changes.items():
         old, new = _pair(pair)
         if key in FIELDS_BY_NAME:
-            label, kind = FIELDS_BY_NAME[key].label, "field"
+            label, kind = key_label(key), "field"
             old, new = _display(key, old), _display(key, new)
         elif key.startswith(EXTRA_PREFIX):
-            label, kind = key.removeprefix(EXTRA_PREFIX), "extra"
+            label, kind = key_label(key), "extra"
         elif key == "deleted_at":
             kind = "deleted" if new else "restored"
             label = "Deleted" if new else "Restored"

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import organisation_view
 from accounts.models import Role
+from records import history
 from records.forms import ImportColumnsForm, ImportConfirmForm, ImportUploadForm
 from records.models import ImportRun
 from records.services import imports
@@ -136,18 +137,32 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _detail_context(request: HttpRequest, run: ImportRun, confirm_form=None) -> dict:
     show = request.GET.get("show") or _first_sample_kind(run)
     samples = run.samples.get(show, []) if show in dict(SAMPLE_KINDS) else []
+    sample_page = Paginator(samples, SAMPLES_PER_PAGE).get_page(request.GET.get("page"))
+    sample_page.object_list = [_labelled(sample) for sample in sample_page.object_list]
     return {
         "run": run,
         "nav": "imports",
         "running": run.status in RUNNING,
         "kinds": [(kind, label, run.counts.get(kind, 0)) for kind, label in SAMPLE_KINDS],
         "show": show,
-        "sample_page": Paginator(samples, SAMPLES_PER_PAGE).get_page(request.GET.get("page")),
+        "sample_page": sample_page,
         "issue_page": Paginator(run.issues.order_by("row", "id"), ISSUES_PER_PAGE).get_page(
             request.GET.get("issues")
         ),
         "columns_form": ImportColumnsForm(pairs=run.column_map, head=run.samples.get("head", [])),
         "confirm_form": confirm_form or ImportConfirmForm(initial={"mode": ImportRun.Mode.UPSERT}),
+    }
+
+
+def _labelled(sample: dict) -> dict:
+    """A preview sample with its changes as the history shows them (labels, amounts)."""
+    return {
+        **sample,
+        "lines": history.change_lines(sample.get("changes") or {}),
+        "conflicts": [
+            {**conflict, "label": history.key_label(conflict["field"])}
+            for conflict in sample.get("conflicts") or []
+        ],
     }
 
 

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from records.models import ImportIssue, ImportRun, Record
-from tests.helpers import csv_bytes, load, row
+from tests.helpers import amend, csv_bytes, load, preview, records, row
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 Status = ImportRun.Status
@@ -416,3 +416,22 @@ def test_the_timeline_shows_what_an_imported_record_was_created_with(client_for,
     content = page.content.decode()
     assert "Created" in content
     assert "Bath Lido Trust" in content and "BA2 4AA" in content and "Monthly refresh" in content
+
+
+def test_its_preview_labels_changes_and_conflicts_as_the_history_does(editor, acme, bob):
+    load(acme, bob, [row("R1", name="Old name", income="1000.00"), row("R2", income="5.00")])
+    found = records(acme)
+    amend(found["R2"], bob, income="7.50")
+    run = preview(
+        acme,
+        bob,
+        csv_bytes([row("R1", name="New name", income="1000.00"), row("R2", income="6.00")]),
+    )
+    assert run.counts["changed"] == 1 and run.counts["conflicting"] == 1
+
+    changed = detail(editor, run).content.decode()
+    assert '<span class="diff-label">Name</span> <del class="diff-old">Old name</del>' in changed
+    conflicting = editor.get(
+        reverse("records:import_detail", args=[acme.slug, run.pk]), {"show": "conflicting"}
+    ).content.decode()
+    assert "⚠ <strong>Income</strong>: the source now says <q>6.00</q>" in conflicting
