@@ -12,7 +12,7 @@ from django.db.models.functions import Concat, Replace
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Organisation
-from records.fields import CORE_FIELDS
+from records.fields import CORE_FIELDS, FIELDS_BY_NAME
 
 
 class Channel(models.TextChoices):
@@ -331,6 +331,12 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record.reference}.{self.field}"
+
+    @property
+    def field_label(self) -> str:
+        """The field as people know it ("Income", not "income")."""
+        core = FIELDS_BY_NAME.get(self.field)
+        return core.label if core is not None else self.field
 
 
 class ImportRun(models.Model):

@@ -414,6 +414,9 @@ class ConflictTable(tables.Table):
         self.org_slug = org_slug
         super().__init__(*args, **kwargs)
 
+    def render_field(self, record):
+        return record.field_label
+
 
 class ChangeDiffColumn(tables.Column):
     """What a history row changed, field by field (old → new), from its own JSON."""

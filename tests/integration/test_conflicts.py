@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -109,6 +111,14 @@ def test_it_lists_the_conflicts_with_what_each_side_says(client_for, bob, acme, 
     content = client_for(bob).get(reverse("records:conflicts", args=[acme.slug])).content.decode()
     for text in ("Source R1", "Corrected R1", "Charity R1", "by Alice"):
         assert text in content
+    # The field by its label, as the history names it.
+    assert re.findall(r"<td[^>]*>(\w+)</td>", content) == ["Name"] * 3
+
+
+def test_a_record_page_shows_its_open_conflicts(client_for, bob, acme, conflicted):
+    record = conflicted["R1"].record
+    page = client_for(bob).get(reverse("records:detail", args=[acme.slug, record.pk])).content
+    assert "<li><strong>Name</strong>: the source now says <q>Source R1</q>" in page.decode()
 
 
 def test_it_filters_conflicts(client_for, bob, acme, conflicted):
