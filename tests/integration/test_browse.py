@@ -320,6 +320,10 @@ def test_a_search_is_counted_exactly_past_the_cap_in_the_query_that_pages_it(
     assert len(plans) == 1  # how many the search matches, against the register
     assert len(reads) == 3  # …then the page's ids and the total, then those records
     assert not any("COUNT(*) FROM (" in sql for sql in reads)
+    # Planned without parallel workers (see search_page).
+    statements = [q["sql"] for q in queries]
+    paged = next(i for i, sql in enumerate(statements) if sql.startswith("WITH matches"))
+    assert statements[paged - 1] == "SET LOCAL max_parallel_workers_per_gather = 0"
 
 
 def test_a_search_matching_most_records_walks_the_sort_order(
