@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from accounts.models import Organisation
-from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME
+from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME, field_label
 from records.models import Changeset, Channel, Record
 from records.selectors import CappedPaginator, search_query
 from records.services.audit import diff, snapshot
@@ -221,8 +221,9 @@ def _pair(value) -> tuple[str, str]:
 def key_label(key: str) -> str:
     """What people call a field a diff or a conflict names: a core field's label, or a
     source column's own name."""
-    core = FIELDS_BY_NAME.get(key)
-    return core.label if core is not None else key.removeprefix(EXTRA_PREFIX)
+    if key.startswith(EXTRA_PREFIX):
+        return key.removeprefix(EXTRA_PREFIX)
+    return field_label(key)
 
 
 def change_lines(changes: Mapping[str, list]) -> list[ChangeLine]:

@@ -12,7 +12,7 @@ from django.db.models.functions import Concat, Replace
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Organisation
-from records.fields import CORE_FIELDS, FIELDS_BY_NAME
+from records.fields import CORE_FIELDS, field_label
 
 
 class Channel(models.TextChoices):
@@ -335,8 +335,7 @@ class Conflict(models.Model):
     @property
     def field_label(self) -> str:
         """The field as people know it ("Income", not "income")."""
-        core = FIELDS_BY_NAME.get(self.field)
-        return core.label if core is not None else self.field
+        return field_label(self.field)
 
 
 class ImportRun(models.Model):
