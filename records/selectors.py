@@ -26,6 +26,9 @@ from records.models import SEARCH_DOCUMENT, Changeset, Conflict, Record, Registe
 # are exact up to this many; beyond it the page shows the planner's estimate, and the
 # pages on offer stop here (sort the other way, or narrow the filter, to reach the rest).
 COUNT_CAP = 10_000
+# Pages starting this many rows down find their rows' keys before their rows
+# (CappedPaginator._deep_page).
+DEEP_PAGE_OFFSET = 1_000
 
 _SEARCH_TOKEN = re.compile(r"[^\W_]+")
 
@@ -346,7 +349,8 @@ class CappedPaginator(Paginator):
     the page shows: exact below the cap, the planner's estimate above it. Where the
     caller knows the exact number of matches cheaply (`known_total`: the unfiltered
     register, or one facet value, from the facet counts), nothing is counted at all.
-    A search's page and its exact total come from one query (search_page).
+    A search's page and its exact total come from one query (search_page); a page far
+    down finds its rows' keys before its rows (_deep_page).
     """
 
     cap = COUNT_CAP
@@ -356,23 +360,32 @@ class CappedPaginator(Paginator):
         self.known_total = known_total
 
     @cached_property
-    def queryset(self) -> QuerySet:
-        # django-tables2 paginates its BoundRows, which wrap the queryset.
+    def paged(self):
+        """What the pages are cut from (django-tables2 pages BoundRows around it)."""
         rows = self.object_list
         return rows.data.data if hasattr(rows, "data") else rows
 
     @cached_property
+    def queryset(self) -> QuerySet:
+        """What is counted."""
+        return self.paged
+
+    @cached_property
     def pages_searched(self) -> bool:
         """Whether pages come with their total from search_page (decided at the first)."""
-        queryset = self.queryset
-        searched = isinstance(queryset, QuerySet) and is_searched(queryset)
+        searched = isinstance(self.paged, QuerySet) and is_searched(self.paged)
         return searched and self.known_total is None
 
     def page(self, number):
         wanted = int(number) if str(number).isdigit() else 0
-        if not self.pages_searched or wanted < 1:
-            return super().page(number)  # including PageNotAnInteger and EmptyPage
-        queryset = self.queryset
+        if wanted < 1:
+            return super().page(number)  # PageNotAnInteger, EmptyPage
+        if not self.pages_searched:
+            deep = (wanted - 1) * self.per_page >= DEEP_PAGE_OFFSET
+            if deep and isinstance(self.paged, QuerySet) and self.paged.ordered:
+                return self._deep_page(wanted)
+            return super().page(number)
+        queryset = self.paged
         offset = (wanted - 1) * self.per_page
         limit = max(0, min(self.per_page, self.cap - offset))  # pages stop at the cap
         found = search_page(queryset, offset=offset, limit=limit)
@@ -383,11 +396,26 @@ class CappedPaginator(Paginator):
         # Past the last page (or the cap) this raises EmptyPage, and django-tables2 asks
         # for the last page: one more query.
         number = self.validate_number(wanted)
-        page = queryset.filter(pk__in=found.ids)
+        return self._page_of(queryset.filter(pk__in=found.ids), number)
+
+    def _deep_page(self, wanted: int):
+        """A page far down: its rows' keys found first, then only those rows fetched.
+
+        Sliced at an offset, the page's own query would join (its select_related) and
+        read every row it skips: 15 ms for the changes page's 400th page, where reading
+        the 10,000 keys it skips takes 2 ms.
+        """
+        number = self.validate_number(wanted)  # past the end: EmptyPage, as before
+        offset = (number - 1) * self.per_page
+        keys = self.paged.values("pk")[offset : offset + self.per_page]
+        return self._page_of(self.paged.filter(pk__in=keys), number)
+
+    def _page_of(self, queryset: QuerySet, number: int):
+        """Page `number`, holding exactly the rows of `queryset`."""
         rows = self.object_list
         if hasattr(rows, "data"):  # django-tables2's BoundRows
-            page = type(rows)(data=list(page), table=rows.table)
-        return self._get_page(page, number, self)
+            queryset = type(rows)(data=list(queryset), table=rows.table)
+        return self._get_page(queryset, number, self)
 
     @cached_property
     def _capped(self) -> int:

@@ -235,6 +235,30 @@ def test_it_sorts_ties_stably_across_pages(viewer, acme, make_records):
     assert backwards == [f"REF-T{i:02d}" for i in range(29, 4, -1)]
 
 
+def test_a_deep_page_finds_its_keys_first_and_shows_the_same_rows(
+    viewer, acme, make_records, monkeypatch
+):
+    make_records(acme, *({"reference": f"REF-D{i:02d}", "name": f"N{i % 7}"} for i in range(60)))
+
+    def pages(deep_from):
+        monkeypatch.setattr(selectors, "DEEP_PAGE_OFFSET", deep_from)
+        with CaptureQueriesContext(connection) as queries:
+            shown = [
+                references(browse(viewer, acme, sort=sort, per_page=25, page=page))
+                for sort in ("name", "-income")
+                for page in (2, 3, 9)  # 9 is past the end: the last page
+            ]
+        return shown, [q["sql"] for q in queries]
+
+    plain, plain_sql = pages(10_000)
+    keyed, keyed_sql = pages(25)
+    assert keyed == plain
+    assert [len(refs) for refs in keyed] == [25, 10, 10] * 2
+    keys_first = re.compile(r'"id" IN \(SELECT \w+\."id" AS "pk" .* LIMIT 25 OFFSET 25\)')
+    assert not any(keys_first.search(sql) for sql in plain_sql)
+    assert any(keys_first.search(sql) for sql in keyed_sql)
+
+
 def test_it_ignores_sorting_by_a_column_without_an_index(viewer, acme, register):
     assert references(browse(viewer, acme, sort="status")) == references(browse(viewer, acme))
 

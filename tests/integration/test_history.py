@@ -10,9 +10,11 @@ import re
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from records import selectors
 from records.models import Changeset, Channel, Record, Register
 from records.services.amend import record_amend, record_delete, record_restore
 from records.services.bulk import records_bulk_edit
@@ -479,3 +481,25 @@ def test_it_shows_an_operation_in_the_changes_list_and_its_entries(manager, acme
     assert f"?changeset={activity['bulk'].pk}" in content
     assert json.dumps(Channel.BULK.label)[1:-1] in content
     assert Changeset.objects.filter(organisation=acme).count() == 1
+
+
+def test_a_deep_page_of_changes_shows_the_rows_a_plain_page_would(
+    manager, acme, activity, make_records, monkeypatch
+):
+    make_records(acme, *({"reference": f"R-D{i:02d}"} for i in range(60)))
+
+    def pages(deep_from):
+        monkeypatch.setattr(selectors, "DEEP_PAGE_OFFSET", deep_from)
+        return [
+            change_refs(manager.get(url("changes", acme), {"page": page, **sort}))
+            for sort in ({}, {"sort": "when"}, {"reason": "renamed"})
+            for page in (2, 3)
+        ]
+
+    plain = pages(10_000)
+    with CaptureQueriesContext(connection) as queries:
+        keyed = pages(25)
+    assert keyed == plain
+    assert [len(refs) for refs in plain[:2]] == [25, 18]  # 68 changes of acme
+    keys_first = re.compile(r'"history_id" IN \(SELECT .* LIMIT 25 OFFSET 25\)')
+    assert any(keys_first.search(query["sql"]) for query in queries)
