@@ -1,4 +1,5 @@
-"""`{% table_row row %}`: one row of a django-tables2 table, written in Python.
+"""`{% table_body table %}`, `{% table_row row %}`: a django-tables2 table's rows, written
+in Python.
 
 The same markup as django-tables2's own row template (`<tr>` with the row's attributes,
 a `<td>` with each column's attributes), without the template engine's per-cell cost:
@@ -45,6 +46,14 @@ _SLOW = object()
 @register.simple_tag(takes_context=True)
 def table_row(context, row) -> str:
     return render_row(context, row)
+
+
+@register.simple_tag(takes_context=True)
+def table_body(context, table) -> str:
+    """Every row of the table's page, in one tag. A template included for each row
+    (as django-tables2's table.html does) cost 1.3–1.9 ms of the changes page's 26 ms
+    of CPU, and 0.9–1.1 of the records browser's 19: about what writing the rows costs."""
+    return mark_safe("".join([render_row(context, row) for row in table.paginated_rows]))  # noqa: S308
 
 
 def render_row(context, row) -> str:
