@@ -298,15 +298,15 @@ FIELDS_BY_NAME: dict[str, CoreField] = {f.name: f for f in CORE_FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
 
 
+# Fields a person may amend (the reference is the source's key: it identifies the record).
+AMENDABLE_FIELDS: tuple[str, ...] = tuple(n for n in FIELD_NAMES if n != "reference")
+FACET_FIELDS: tuple[CoreField, ...] = tuple(f for f in CORE_FIELDS if f.facet)
+
+
 def field_label(name: str) -> str:
     """A core field's label ("Income" for "income"); any other name as it is."""
     core = FIELDS_BY_NAME.get(name)
     return core.label if core is not None else name
-
-
-# Fields a person may amend (the reference is the source's key: it identifies the record).
-AMENDABLE_FIELDS: tuple[str, ...] = tuple(n for n in FIELD_NAMES if n != "reference")
-FACET_FIELDS: tuple[CoreField, ...] = tuple(f for f in CORE_FIELDS if f.facet)
 
 
 def normalise_header(text: str) -> str:

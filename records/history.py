@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from accounts.models import Organisation
-from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME, field_label
+from records.fields import AMENDABLE_FIELDS, CORE_FIELDS, FIELDS_BY_NAME
 from records.models import Changeset, Channel, Record
 from records.selectors import CappedPaginator, search_query
 from records.services.audit import diff, snapshot
@@ -218,24 +218,16 @@ def _pair(value) -> tuple[str, str]:
     return ("" if old is None else str(old)), ("" if new is None else str(new))
 
 
-def key_label(key: str) -> str:
-    """What people call a field a diff or a conflict names: a core field's label, or a
-    source column's own name."""
-    if key.startswith(EXTRA_PREFIX):
-        return key.removeprefix(EXTRA_PREFIX)
-    return field_label(key)
-
-
 def change_lines(changes: Mapping[str, list]) -> list[ChangeLine]:
     """Return a history row's changes in the order of the declaration, labelled."""
     lines = []
     for key, pair in changes.items():
         old, new = _pair(pair)
         if key in FIELDS_BY_NAME:
-            label, kind = key_label(key), "field"
+            label, kind = FIELDS_BY_NAME[key].label, "field"
             old, new = _display(key, old), _display(key, new)
         elif key.startswith(EXTRA_PREFIX):
-            label, kind = key_label(key), "extra"
+            label, kind = key.removeprefix(EXTRA_PREFIX), "extra"
         elif key == "deleted_at":
             kind = "deleted" if new else "restored"
             label = "Deleted" if new else "Restored"

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.access import organisation_view
 from accounts.models import Role
 from records import history
+from records.fields import field_label
 from records.forms import ImportColumnsForm, ImportConfirmForm, ImportUploadForm
 from records.models import ImportRun
 from records.services import imports
@@ -160,7 +161,7 @@ def _labelled(sample: dict) -> dict:
         **sample,
         "lines": history.change_lines(sample.get("changes") or {}),
         "conflicts": [
-            {**conflict, "label": history.key_label(conflict["field"])}
+            {**conflict, "label": field_label(conflict["field"])}
             for conflict in sample.get("conflicts") or []
         ],
     }
