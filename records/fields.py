@@ -296,8 +296,6 @@ CORE_FIELDS: tuple[CoreField, ...] = (
 
 FIELDS_BY_NAME: dict[str, CoreField] = {f.name: f for f in CORE_FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS_BY_NAME)
-
-
 # Fields a person may amend (the reference is the source's key: it identifies the record).
 AMENDABLE_FIELDS: tuple[str, ...] = tuple(n for n in FIELD_NAMES if n != "reference")
 FACET_FIELDS: tuple[CoreField, ...] = tuple(f for f in CORE_FIELDS if f.facet)
