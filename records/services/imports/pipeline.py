@@ -574,10 +574,16 @@ def refuse_duplicates() -> tuple[int, list[tuple[int, str, str]]]:
     with _cursor() as cursor:
         cursor.execute(
             """
-            WITH repeated AS (
-                SELECT reference, array_agg(row_number ORDER BY row_number) AS numbers
-                  FROM import_rows WHERE reference <> ''
+            WITH repeated_references AS (
+                SELECT reference FROM import_rows WHERE reference <> ''
                  GROUP BY reference HAVING count(*) > 1
+            ), repeated AS (
+                -- Row numbers for the few repeated references only: ordered over the
+                -- whole file, the aggregate sorted every row by reference (1.0 s at a
+                -- million rows, against 0.69 s hashing the references first).
+                SELECT s.reference, array_agg(s.row_number ORDER BY s.row_number) AS numbers
+                  FROM import_rows s JOIN repeated_references USING (reference)
+                 GROUP BY s.reference
             )
             UPDATE import_rows s SET invalid = true, issues = s.issues + 1 FROM repeated d
              WHERE s.reference = d.reference
