@@ -26,7 +26,7 @@ def escaped(value) -> str:
     if isinstance(value, SafeData):
         return value
     if isinstance(value, str):
-        return html.escape(str(value))
+        return html.escape(value)
     if type(value) is int:  # an id: nothing to escape
         return str(value)
     return conditional_escape(value)
