@@ -413,8 +413,8 @@ class CappedPaginator(Paginator):
     def _page_of(self, queryset: QuerySet, number: int):
         """Page `number`, holding exactly the rows of `queryset`."""
         rows = self.object_list
-        if hasattr(rows, "data"):  # django-tables2's BoundRows
-            queryset = type(rows)(data=list(queryset), table=rows.table)
+        if hasattr(rows, "data"):  # django-tables2 pages its BoundRows: the page too
+            return self._get_page(type(rows)(data=list(queryset), table=rows.table), number, self)
         return self._get_page(queryset, number, self)
 
     @cached_property
