@@ -16,6 +16,7 @@ import pytest
 import xlsxwriter
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from records.history import entry_changes
@@ -738,6 +739,11 @@ def test_the_apply_reads_the_file_again_when_the_kept_rows_are_lost(acme, bob, f
     assert (applied.counts["new"], set(records(acme))) == (2, {"R1", "R2"})
 
 
+def _skipped_rows_checked(queries) -> int:
+    """How many of the queries compared the rows skipped as unchanged with their records."""
+    return sum("WHERE s.unchanged AND r.source_hash" in q["sql"] for q in queries)
+
+
 def test_the_apply_reads_the_file_again_when_another_import_moved_a_row_it_skipped(
     acme, bob, file_reads
 ):
@@ -746,11 +752,44 @@ def test_the_apply_reads_the_file_again_when_another_import_moved_a_row_it_skipp
     assert run.counts["unchanged"] == 1  # R1: skipped by its fingerprint, never parsed
     load(acme, bob, [row("R1", name="From another file")])
     reads = len(file_reads)
-    applied = apply(run, bob)
+    with CaptureQueriesContext(connection) as queries:
+        applied = apply(run, bob)
     assert applied.status == Status.APPLIED, applied.error
+    assert _skipped_rows_checked(queries) == 1
     assert len(file_reads) == reads + 1
     found = records(acme)
     assert (found["R1"].name, found["R2"].name) == ("Charity R1", "Changed")
+
+
+def test_the_apply_checks_skipped_rows_again_after_any_import_into_the_register(
+    acme, bob, file_reads
+):
+    load(acme, bob, [row("R1"), row("R2"), row("R3")])
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))
+    load(acme, bob, [row("R3", name="Moved")])  # not a row of this file
+    reads = len(file_reads)
+    with CaptureQueriesContext(connection) as queries:
+        applied = apply(run, bob)
+    assert _skipped_rows_checked(queries) == 1
+    # R1's source did not move: the kept rows are still good.
+    assert (applied.status, len(file_reads)) == (Status.APPLIED, reads)
+    assert (applied.counts["unchanged"], applied.counts["changed"]) == (1, 1)
+
+
+def test_the_apply_trusts_skipped_rows_when_no_import_moved_a_source(acme, beacon, bob, file_reads):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))
+    # Meanwhile: a person's edit (it moves no source) and an import into another register.
+    amend(records(acme)["R1"], bob, name="By hand")
+    load(beacon, bob, [row("R1", name="Beacon's own")])
+    reads = len(file_reads)
+    with CaptureQueriesContext(connection) as queries:
+        applied = apply(run, bob)
+    assert applied.status == Status.APPLIED, applied.error
+    assert (_skipped_rows_checked(queries), len(file_reads)) == (0, reads)
+    found = records(acme)
+    assert (found["R1"].name, found["R2"].name) == ("By hand", "Changed")
+    assert applied.counts["unchanged"] == 1
 
 
 def test_the_apply_checks_again_what_depends_on_the_register(acme, bob, file_reads):

@@ -231,7 +231,7 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     # counted already (in their invalid and issues columns).
     duplicates, duplicate_issues = (0, []) if restored else pipeline.refuse_duplicates()
     if preview:
-        pipeline.keep_staged(run.pk)
+        pipeline.keep_staged(run.pk, generation=staged.generation)
     missing, missing_issues = pipeline.refuse_new_without_required(sql)
     extra_issues = duplicate_issues + missing_issues
     if extra_issues and preview:

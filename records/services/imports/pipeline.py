@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from records.fields import CORE_FIELDS, FIELD_NAMES, Kind
+from records.models import ImportRun
 from records.services.audit import history_columns, sql_changed_fields, sql_diff, sql_text
 from records.services.imports.rows import ColumnMap, RowParser
 from records.spreadsheets import Sheet
@@ -53,6 +54,8 @@ class Staged:
     issues: int = 0
     # (row, column, message) of the first problems, for samples and messages.
     first_issues: list[tuple[int, str, str]] = field(default_factory=list)
+    # The organisation's source generation before the fingerprints were read.
+    generation: str = ""
 
 
 # Where the preview keeps each run's staged rows for its apply (see keep_staged).
@@ -377,6 +380,9 @@ def stage(
     result = Staged()
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+", newline="")  # noqa: SIM115
     issues = csv.writer(spool)
+    # Before the fingerprints: an import applied in between makes the two disagree, and
+    # the apply then checks the skipped rows (restore_staged).
+    result.generation = source_generation(sql.organisation_id)
     known = _known_fingerprints(sql.organisation_id)
     # An unchanged row is a line of COPY text with NULLs for everything it would not use,
     # written in batches: a third of the cost of write_row for each.
@@ -429,18 +435,20 @@ def kept_table(run_id: int) -> str:
     return f"{KEPT_SCHEMA}.run_{int(run_id)}"
 
 
-def keep_staged(run_id: int) -> None:
+def keep_staged(run_id: int, *, generation: str) -> None:
     """Keep the staged rows of a preview for its apply, as they are now.
 
     Call it after refuse_duplicates (a property of the file) and before anything that
     depends on the register (refuse_new_without_required, the plan): the apply checks
     those again. UNLOGGED: the copy is never written to the WAL, and a crash empties it,
-    which restore_staged notices.
+    which restore_staged notices. The table's comment holds the source generation the
+    rows were compared with.
     """
     table = kept_table(run_id)
     with _cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE UNLOGGED TABLE {table} AS SELECT * FROM import_rows")
+        cursor.execute(connection.ops.compose_sql(f"COMMENT ON TABLE {table} IS %s", [generation]))
 
 
 def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
@@ -449,12 +457,18 @@ def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
     A row the preview skipped as unchanged (its fingerprint matched its record's) was
     never parsed: if another import has moved that record's source since, the file
     must be read again, and so it is when the kept rows are missing (discarded, or
-    emptied by a crash).
+    emptied by a crash). Only an import moves a source, so the skipped rows are
+    compared with their records only if one was applied since the preview (the source
+    generation moved): with the organisation locked, none can be applied meanwhile.
     """
     table = kept_table(run_id)
     with _cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-        if not cursor.fetchone()[0]:
+        cursor.execute(
+            "SELECT obj_description(to_regclass(%s), 'pg_class'), to_regclass(%s) IS NOT NULL",
+            [table, table],
+        )
+        generation, kept = cursor.fetchone()
+        if not kept:
             return None
         cursor.execute(f"CREATE TEMP TABLE import_rows AS SELECT * FROM {table}")
         cursor.execute(
@@ -462,15 +476,19 @@ def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
             "count(*) FILTER (WHERE invalid), coalesce(sum(issues), 0) FROM import_rows"
         )
         rows, unchanged, invalid, issues = cursor.fetchone()
-        # A count, not EXISTS: expecting to stop at the first row, the planner would look
-        # each row up in the register's index (3.8 s at a million) rather than hash them.
-        cursor.execute(
-            "SELECT count(*) FROM import_rows s LEFT JOIN records_record r "
-            "ON r.organisation_id = %s AND r.reference = s.reference "
-            "WHERE s.unchanged AND r.source_hash IS DISTINCT FROM s.source_hash",
-            [sql.organisation_id],
-        )
-        if rows == 0 or cursor.fetchone()[0]:
+        moved = 0
+        if unchanged and generation != source_generation(sql.organisation_id):
+            # A count, not EXISTS: expecting to stop at the first row, the planner would
+            # look each row up in the register's index (3.8 s at a million) rather than
+            # hash them.
+            cursor.execute(
+                "SELECT count(*) FROM import_rows s LEFT JOIN records_record r "
+                "ON r.organisation_id = %s AND r.reference = s.reference "
+                "WHERE s.unchanged AND r.source_hash IS DISTINCT FROM s.source_hash",
+                [sql.organisation_id],
+            )
+            (moved,) = cursor.fetchone()
+        if rows == 0 or moved:
             cursor.execute("DROP TABLE import_rows")
             return None
     return Staged(
@@ -528,6 +546,23 @@ def _copy_text(text: str) -> str:
         if "\\" in text or "\t" in text or "\n" in text or "\r" in text
         else text
     )
+
+
+def source_generation(organisation_id: int) -> str:
+    """What changes whenever an import is applied to the organisation, and nothing else does.
+
+    Only an applied import writes Record.source_hash (insert_new, update_existing,
+    remove_absent), in the transaction that marks its run applied; the pair also moves
+    if a run were ever deleted.
+    """
+    with _cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(max(id), 0) FROM records_importrun "
+            "WHERE organisation_id = %s AND status = %s",
+            [organisation_id, ImportRun.Status.APPLIED],
+        )
+        count, last = cursor.fetchone()
+    return f"{count}:{last}"
 
 
 def _known_fingerprints(organisation_id: int) -> dict[int, int]:
