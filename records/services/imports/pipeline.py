@@ -201,7 +201,10 @@ class ImportSQL:
             else "p.amendments"
         )
         # The JSON is computed only for the rows that pass the WHERE: rows that change
-        # nothing (the bulk of a re-import) cost a join and a few comparisons.
+        # nothing (the bulk of a re-import) cost a join and a few comparisons. OFFSET 0
+        # keeps the planner from folding n into p: folded, each new value's CASE is
+        # evaluated again wherever p names it (the plan of 100,000 changed rows: 1.5 s
+        # folded, 1.35 s not).
         return f"""
             CREATE TEMP TABLE import_plan AS
             SELECT p.*,
@@ -211,7 +214,7 @@ class ImportSQL:
                    CASE WHEN p.conflicted THEN {new_amendments} END AS new_amendments
               FROM (
                 SELECT n.*, ({differs}) AS differs, ({conflicted}) AS conflicted
-                  FROM (SELECT {per_row} FROM ({matched}) AS m) AS n
+                  FROM (SELECT {per_row} FROM ({matched}) AS m OFFSET 0) AS n
               ) AS p
              WHERE p.differs OR p.conflicted
         """
