@@ -262,6 +262,36 @@ def test_it_refuses_duplicate_references_in_a_file(acme, bob):
     assert "appears more than once in the file (rows 2, 4)" in messages[0][1]
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (row("R1"), row("R1", name="Changed")),  # skipped as unchanged, then parsed
+        (row("R1", name="Changed"), row("R1")),
+        (row("R1", income="lots"), row("R1")),  # invalid, then skipped as unchanged
+        (row("R1", name="Changed"), row("R1", income="lots")),  # parsed, then invalid
+    ],
+)
+def test_it_refuses_a_repeated_reference_however_each_row_was_read(acme, bob, first, second):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = preview(acme, bob, csv_bytes([first, row("R2"), second]))
+    messages = list(run.issues.filter(column="reference").values_list("row", "message"))
+    assert [number for number, _ in sorted(messages)] == [2, 4]
+    assert run.counts["invalid"] == 2
+
+
+def test_it_looks_for_repeated_references_in_sql_only_when_a_reference_repeats(acme, bob):
+    load(acme, bob, [row("R1")])
+    rows = [row("R1"), row("R2"), row("R3", income="lots"), row("", name="No reference")]
+    with CaptureQueriesContext(connection) as queries:
+        clean = preview(acme, bob, csv_bytes([*rows, row("", name="Another")]))
+    assert not any("repeated_references" in q["sql"] for q in queries)
+    assert clean.counts["invalid"] == 3
+    with CaptureQueriesContext(connection) as queries:
+        repeated = preview(acme, bob, csv_bytes([*rows, row("R3")]))
+    assert any("repeated_references" in q["sql"] for q in queries)
+    assert repeated.counts["invalid"] == 3  # R3's rows; the blank reference's
+
+
 def test_it_rejects_formulas_and_undoes_export_escaping(acme, bob):
     run = preview(
         acme,

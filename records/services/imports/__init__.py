@@ -229,7 +229,9 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     pipeline.analyse_staged()
     # A repeated reference is a property of the file: the kept rows are refused and
     # counted already (in their invalid and issues columns).
-    duplicates, duplicate_issues = (0, []) if restored else pipeline.refuse_duplicates()
+    duplicates, duplicate_issues = (
+        pipeline.refuse_duplicates() if staged.may_repeat and not restored else (0, [])
+    )
     if preview:
         pipeline.keep_staged(run.pk, generation=staged.generation)
     missing, missing_issues = pipeline.refuse_new_without_required(sql)
