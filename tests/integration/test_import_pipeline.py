@@ -806,6 +806,20 @@ def test_the_apply_checks_skipped_rows_again_after_any_import_into_the_register(
     assert (applied.counts["unchanged"], applied.counts["changed"]) == (1, 1)
 
 
+def test_the_apply_reads_the_file_again_when_a_skipped_row_was_changed_outside_the_app(
+    acme, bob, file_reads
+):
+    load(acme, bob, [row("R1"), row("R2")])
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))
+    with connection.cursor() as cursor:  # as psql would: no audited transaction
+        cursor.execute("UPDATE records_record SET name = 'Typed in psql' WHERE reference = 'R1'")
+    reads = len(file_reads)
+    applied = apply(run, bob)
+    assert (applied.status, len(file_reads)) == (Status.APPLIED, reads + 1)
+    found = records(acme)
+    assert (found["R1"].name, found["R2"].name) == ("Charity R1", "Changed")
+
+
 def test_the_apply_trusts_skipped_rows_when_no_import_moved_a_source(acme, beacon, bob, file_reads):
     load(acme, bob, [row("R1"), row("R2")])
     run = preview(acme, bob, csv_bytes([row("R1"), row("R2", name="Changed")]))

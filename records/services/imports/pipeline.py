@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from records.fields import CORE_FIELDS, FIELD_NAMES, Kind
-from records.models import ImportRun
+from records.models import Channel, ImportRun
 from records.services.audit import history_columns, sql_changed_fields, sql_diff, sql_text
 from records.services.imports.rows import ColumnMap, RowParser
 from records.spreadsheets import Sheet
@@ -485,9 +485,9 @@ def restore_staged(sql: ImportSQL, run_id: int) -> Staged | None:
     A row the preview skipped as unchanged (its fingerprint matched its record's) was
     never parsed: if another import has moved that record's source since, the file
     must be read again, and so it is when the kept rows are missing (discarded, or
-    emptied by a crash). Only an import moves a source, so the skipped rows are
-    compared with their records only if one was applied since the preview (the source
-    generation moved): with the organisation locked, none can be applied meanwhile.
+    emptied by a crash). The skipped rows are compared with their records only if a
+    source may have moved since the preview (source_generation): with the organisation
+    locked, no import can be applied meanwhile.
     """
     table = kept_table(run_id)
     with _cursor() as cursor:
@@ -577,20 +577,25 @@ def _copy_text(text: str) -> str:
 
 
 def source_generation(organisation_id: int) -> str:
-    """What changes whenever an import is applied to the organisation, and nothing else does.
+    """What moves whenever a record's source_hash may have, in the organisation.
 
-    Only an applied import writes Record.source_hash (insert_new, update_existing,
-    remove_absent), in the transaction that marks its run applied; the pair also moves
-    if a run were ever deleted.
+    Two things write source_hash: an applied import (insert_new, update_existing,
+    remove_absent), in the transaction that marks its run applied, and a change made
+    outside the app, which clears it (migration 0004) and writes a history row of the
+    "db" channel. Deleting a run or pruning history moves the figures too, which only
+    costs the apply a check. (A change outside the app to nothing but a record's
+    amendments clears its source_hash without a history row; such a record is compared
+    in full by the next import, not by this one.)
     """
     with _cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), coalesce(max(id), 0) FROM records_importrun "
-            "WHERE organisation_id = %s AND status = %s",
-            [organisation_id, ImportRun.Status.APPLIED],
+            "SELECT count(*), coalesce(max(id), 0), "
+            "(SELECT count(*) FROM records_historicalrecord "
+            " WHERE organisation_id = %s AND channel = %s) "
+            "FROM records_importrun WHERE organisation_id = %s AND status = %s",
+            [organisation_id, Channel.DB, organisation_id, ImportRun.Status.APPLIED],
         )
-        count, last = cursor.fetchone()
-    return f"{count}:{last}"
+        return ":".join(str(figure) for figure in cursor.fetchone())
 
 
 def _known_fingerprints(organisation_id: int) -> dict[int, int]:
