@@ -385,10 +385,10 @@ def stage(
     result = Staged()
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+", newline="")  # noqa: SIM115
     issues = csv.writer(spool)
-    # Before the fingerprints: an import applied in between makes the two disagree, and
-    # the apply then checks the skipped rows (restore_staged).
+    # Before the fingerprints: an import applied or a change made outside the app in
+    # between moves it, and the apply then checks the skipped rows (restore_staged).
     result.generation = source_generation(sql.organisation_id)
-    known = _known_fingerprints(sql.organisation_id)
+    known: dict[int, int | None] = _known_fingerprints(sql.organisation_id)
     # An unchanged row is a line of COPY text with NULLs for everything it would not use,
     # written in batches: a third of the cost of write_row for each.
     nulls = "\\N\t" * len(sql.fields)
