@@ -774,6 +774,18 @@ def _skipped_rows_checked(queries) -> int:
     return sum("WHERE s.unchanged AND r.source_hash" in q["sql"] for q in queries)
 
 
+def test_an_apply_that_reads_the_file_again_refuses_its_repeated_references(acme, bob):
+    load(acme, bob, [row("R1")])
+    run = preview(acme, bob, csv_bytes([row("R1"), row("R2"), row("R1", name="Again")]))
+    assert run.counts["invalid"] == 2
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {pipeline.kept_table(run.pk)}")
+    applied = apply(run, bob, skip_invalid=True)
+    assert (applied.status, applied.counts["invalid"]) == (Status.APPLIED, 2)
+    found = records(acme)
+    assert (set(found), found["R1"].name) == ({"R1", "R2"}, "Charity R1")
+
+
 def test_the_apply_reads_the_file_again_when_another_import_moved_a_row_it_skipped(
     acme, bob, file_reads
 ):
