@@ -435,8 +435,8 @@ def _apply_while(run, user, monkeypatch, meanwhile) -> ImportRun:
     real_build = pipeline.build_plan
     done = []
 
-    def build_then_meanwhile(sql, *, only_leftovers=False):
-        real_build(sql, only_leftovers=only_leftovers)
+    def build_then_meanwhile(sql, **options):
+        real_build(sql, **options)
         if not done:
             done.append(meanwhile())
 

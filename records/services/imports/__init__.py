@@ -238,7 +238,8 @@ def _stage_and_plan(run: ImportRun, sql: pipeline.ImportSQL, progress: Progress,
     extra_issues = duplicate_issues + missing_issues
     if extra_issues and preview:
         pipeline.write_issues(run.pk, extra_issues)
-    pipeline.build_plan(sql)
+    # The preview shows the JSON (diffs, conflicts) of its samples only: plan_samples.
+    pipeline.build_plan(sql, with_json=not preview)
     counts = pipeline.plan_counts()
     invalid = staged.invalid_rows + duplicates + missing
     staged_ok = staged.staged - duplicates - missing

@@ -109,8 +109,12 @@ class ImportSQL:
 
     # -- plan ---------------------------------------------------------------------
 
-    def create_plan(self, only_leftovers: bool = False) -> str:
-        """Plan every staged row (or only those a previous pass could not apply)."""
+    def create_plan(self, only_leftovers: bool = False, *, with_json: bool = True) -> str:
+        """Plan every staged row (or only those a previous pass could not apply).
+
+        Without JSON, the plan's changes, conflicts and new amendments are NULL: what a
+        preview needs, which shows them for its samples only (plan_samples).
+        """
         present = self.present
         source_columns = "".join(f", s.{name} AS s_{name}" for name in present)
         old_columns = "".join(f", r.{core.name} AS o_{core.name}" for core in CORE_FIELDS)
@@ -178,7 +182,38 @@ class ImportSQL:
         )
         conflicted = " OR ".join(f"n.c_{name}" for name in present) or "false"
 
-        conflict_items = (
+        # The JSON is computed only for the rows that pass the WHERE: rows that change
+        # nothing (the bulk of a re-import) cost a join and a few comparisons. OFFSET 0
+        # keeps the planner from folding n into p: folded, each new value's CASE is
+        # evaluated again wherever p names it (the plan of 100,000 changed rows: 1.5 s
+        # folded, 1.35 s not).
+        changes, conflicts, new_amendments = (
+            (self.changes_json(), self.conflicts_json(), self._new_amendments_json())
+            if with_json
+            else ("NULL::jsonb",) * 3
+        )
+        return f"""
+            CREATE TEMP TABLE import_plan AS
+            SELECT p.*, {changes} AS changes, {conflicts} AS conflicts,
+                   {new_amendments} AS new_amendments
+              FROM (
+                SELECT n.*, ({differs}) AS differs, ({conflicted}) AS conflicted
+                  FROM (SELECT {per_row} FROM ({matched}) AS m OFFSET 0) AS n
+              ) AS p
+             WHERE p.differs OR p.conflicted
+        """
+
+    # The plan's JSON, over a row of import_plan (alias p): its diff, its conflicts and
+    # the amendments it leaves, each NULL where there is none.
+
+    def changes_json(self) -> str:
+        return (
+            "CASE WHEN p.record_id IS NOT NULL AND p.differs "
+            f"THEN {sql_diff('p', 'p', old_prefix='old_')} END"
+        )
+
+    def conflicts_json(self) -> str:
+        items = (
             " || ".join(
                 f"CASE WHEN p.c_{name} THEN jsonb_build_array(jsonb_build_object("
                 f"'field', '{name}', "
@@ -188,38 +223,24 @@ class ImportSQL:
                 f"'amended_by', p.amendments -> '{name}' ->> 'by', "
                 f"'amended_reason', p.amendments -> '{name}' ->> 'reason', "
                 f"'amended_at', p.amendments -> '{name}' ->> 'at')) ELSE '[]'::jsonb END"
-                for name in present
+                for name in self.present
             )
             or "'[]'::jsonb"
         )
-        amendment_updates = ", ".join(
+        return f"CASE WHEN p.conflicted THEN {items} END"
+
+    def _new_amendments_json(self) -> str:
+        if not self.present:
+            return "CASE WHEN p.conflicted THEN p.amendments END"
+        updates = ", ".join(
             f"'{name}', CASE WHEN p.c_{name} THEN (p.amendments -> '{name}') || "
             f"jsonb_build_object('source', p.src_{name}) END"
-            for name in present
+            for name in self.present
         )
-        new_amendments = (
-            f"p.amendments || jsonb_strip_nulls(jsonb_build_object({amendment_updates}))"
-            if present
-            else "p.amendments"
+        return (
+            "CASE WHEN p.conflicted THEN "
+            f"p.amendments || jsonb_strip_nulls(jsonb_build_object({updates})) END"
         )
-        # The JSON is computed only for the rows that pass the WHERE: rows that change
-        # nothing (the bulk of a re-import) cost a join and a few comparisons. OFFSET 0
-        # keeps the planner from folding n into p: folded, each new value's CASE is
-        # evaluated again wherever p names it (the plan of 100,000 changed rows: 1.5 s
-        # folded, 1.35 s not).
-        return f"""
-            CREATE TEMP TABLE import_plan AS
-            SELECT p.*,
-                   CASE WHEN p.record_id IS NOT NULL AND p.differs
-                        THEN {sql_diff("p", "p", old_prefix="old_")} END AS changes,
-                   CASE WHEN p.conflicted THEN {conflict_items} END AS conflicts,
-                   CASE WHEN p.conflicted THEN {new_amendments} END AS new_amendments
-              FROM (
-                SELECT n.*, ({differs}) AS differs, ({conflicted}) AS conflicted
-                  FROM (SELECT {per_row} FROM ({matched}) AS m OFFSET 0) AS n
-              ) AS p
-             WHERE p.differs OR p.conflicted
-        """
 
     # -- apply --------------------------------------------------------------------
 
@@ -708,11 +729,12 @@ def refuse_new_without_required(sql: ImportSQL) -> tuple[int, list[tuple[int, st
     return len(rows), issues
 
 
-def build_plan(sql: ImportSQL, *, only_leftovers: bool = False) -> None:
+def build_plan(sql: ImportSQL, *, only_leftovers: bool = False, with_json: bool = True) -> None:
     with _cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS import_plan")
         cursor.execute(
-            sql.create_plan(only_leftovers), {"extra_keys": list(sql.columns.extra_keys)}
+            sql.create_plan(only_leftovers, with_json=with_json),
+            {"extra_keys": list(sql.columns.extra_keys)},
         )
         # A temporary table has no statistics until analysed: without them the planner
         # guesses a few hundred rows and joins the plan to the register with a nested
@@ -739,17 +761,19 @@ def plan_counts() -> dict[str, int]:
 
 
 def plan_samples(sql: ImportSQL, *, limit: int = SAMPLE_SIZE) -> dict[str, list[dict]]:
-    """The first rows of each kind, for the preview."""
+    """The first rows of each kind, for the preview (their JSON computed here, for them only)."""
     samples: dict[str, list[dict]] = {}
+    changes, conflicts = sql.changes_json(), sql.conflicts_json()
     queries = {
         "new": "SELECT row_number, reference, name, NULL, NULL, NULL FROM import_plan "
         "WHERE record_id IS NULL ORDER BY row_number LIMIT %s",
-        "changed": "SELECT row_number, reference, name, record_id, changes, NULL FROM import_plan "
+        "changed": f"SELECT p.row_number, p.reference, p.name, p.record_id, {changes}, NULL "
+        "FROM (SELECT * FROM import_plan "
         "WHERE record_id IS NOT NULL AND differs AND NOT conflicted "
-        "ORDER BY row_number LIMIT %s",
-        "conflicting": "SELECT row_number, reference, name, record_id, changes, conflicts "
-        "FROM import_plan WHERE record_id IS NOT NULL AND conflicted "
-        "ORDER BY row_number LIMIT %s",
+        "ORDER BY row_number LIMIT %s) AS p ORDER BY p.row_number",
+        "conflicting": f"SELECT p.row_number, p.reference, p.name, p.record_id, {changes}, "
+        f"{conflicts} FROM (SELECT * FROM import_plan WHERE record_id IS NOT NULL AND conflicted "
+        "ORDER BY row_number LIMIT %s) AS p ORDER BY p.row_number",
         "unchanged": "SELECT s.row_number, s.reference, r.name, r.id, NULL, NULL "
         "FROM import_rows s JOIN records_record r "
         f"ON r.organisation_id = {int(sql.organisation_id)} "
