@@ -763,17 +763,23 @@ def plan_counts() -> dict[str, int]:
 def plan_samples(sql: ImportSQL, *, limit: int = SAMPLE_SIZE) -> dict[str, list[dict]]:
     """The first rows of each kind, for the preview (their JSON computed here, for them only)."""
     samples: dict[str, list[dict]] = {}
-    changes, conflicts = sql.changes_json(), sql.conflicts_json()
+
+    def planned(where: str, json: str) -> str:
+        # The first rows, then their JSON (only theirs: the preview plans without it).
+        return (
+            f"SELECT p.row_number, p.reference, p.name, p.record_id, {json} "
+            f"FROM (SELECT * FROM import_plan WHERE {where} ORDER BY row_number LIMIT %s) AS p "
+            "ORDER BY p.row_number"
+        )
+
     queries = {
-        "new": "SELECT row_number, reference, name, NULL, NULL, NULL FROM import_plan "
-        "WHERE record_id IS NULL ORDER BY row_number LIMIT %s",
-        "changed": f"SELECT p.row_number, p.reference, p.name, p.record_id, {changes}, NULL "
-        "FROM (SELECT * FROM import_plan "
-        "WHERE record_id IS NOT NULL AND differs AND NOT conflicted "
-        "ORDER BY row_number LIMIT %s) AS p ORDER BY p.row_number",
-        "conflicting": f"SELECT p.row_number, p.reference, p.name, p.record_id, {changes}, "
-        f"{conflicts} FROM (SELECT * FROM import_plan WHERE record_id IS NOT NULL AND conflicted "
-        "ORDER BY row_number LIMIT %s) AS p ORDER BY p.row_number",
+        "new": planned("record_id IS NULL", "NULL, NULL"),
+        "changed": planned(
+            "record_id IS NOT NULL AND differs AND NOT conflicted", f"{sql.changes_json()}, NULL"
+        ),
+        "conflicting": planned(
+            "record_id IS NOT NULL AND conflicted", f"{sql.changes_json()}, {sql.conflicts_json()}"
+        ),
         "unchanged": "SELECT s.row_number, s.reference, r.name, r.id, NULL, NULL "
         "FROM import_rows s JOIN records_record r "
         f"ON r.organisation_id = {int(sql.organisation_id)} "
